@@ -1,0 +1,1 @@
+"""Users, staff roles and what each role may do."""

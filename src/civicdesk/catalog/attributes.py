@@ -1,0 +1,153 @@
+"""Validation of answers to a service's questions (Open311 attributes) against their
+definitions. Every door passes raw answers here and stores what comes back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from civicdesk.errors import InvalidInput
+
+from .models import Datatype, ServiceAttribute
+
+MAX_STRING_LENGTH = 500
+MAX_TEXT_LENGTH = 4000
+
+Answer = str | int | float | list[str]
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple):
+        return all(_blank(v) for v in value)
+    return False
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return [v for v in value if not _blank(v)]
+    return [value]
+
+
+def _one(value: Any, label: str) -> Any:
+    values = _as_list(value)
+    if len(values) != 1:
+        raise ValueError(f"{label} takes one answer, got {len(values)}")
+    return values[0]
+
+
+def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
+    """One answer, checked and normalised to its datatype; ``ValueError`` says why not."""
+    datatype = attribute.datatype
+    if datatype in (Datatype.STRING, Datatype.TEXT):
+        text = str(_one(value, "this question")).strip()
+        limit = MAX_STRING_LENGTH if datatype == Datatype.STRING else MAX_TEXT_LENGTH
+        if len(text) > limit:
+            raise ValueError(f"must be at most {limit} characters (got {len(text)})")
+        return text
+    if datatype == Datatype.NUMBER:
+        raw = _one(value, "a number")
+        if isinstance(raw, bool):
+            raise ValueError("must be a number")
+        try:
+            number = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ValueError(f"{raw!r} is not a number") from None
+        if not number.is_finite() or not math.isfinite(float(number)):
+            raise ValueError(f"{raw!r} is not a finite number")
+        return int(number) if number == number.to_integral_value() else float(number)
+    if datatype == Datatype.DATETIME:
+        raw = _one(value, "a date and time")
+        if isinstance(raw, dt.datetime):
+            moment: dt.datetime | None = raw
+        else:
+            try:
+                moment = parse_datetime(str(raw).strip())
+            except ValueError:
+                moment = None
+            if moment is None:
+                try:
+                    day = dt.date.fromisoformat(str(raw).strip())
+                except ValueError:
+                    raise ValueError(
+                        f"{raw!r} is not a date and time (use ISO 8601, e.g. 2026-05-01T14:30)"
+                    ) from None
+                moment = dt.datetime.combine(day, dt.time())
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment.isoformat()
+    allowed = [str(v["key"]) for v in attribute.values]
+    if datatype == Datatype.SINGLEVALUELIST:
+        key = str(_one(value, "this question")).strip()
+        if key not in allowed:
+            raise ValueError(f"{key!r} is not one of the choices ({', '.join(allowed)})")
+        return key
+    if datatype == Datatype.MULTIVALUELIST:
+        keys: list[str] = []
+        for item in _as_list(value):
+            key = str(item).strip()
+            if key not in allowed:
+                raise ValueError(f"{key!r} is not one of the choices ({', '.join(allowed)})")
+            if key not in keys:
+                keys.append(key)
+        return keys
+    raise ValueError(f"unknown datatype {datatype!r}")  # pragma: no cover
+
+
+def answers_clean(
+    attributes: Iterable[ServiceAttribute], raw: Mapping[str, Any] | None
+) -> dict[str, Answer]:
+    """All answers for a service: required ones present, each valid, no unknown codes.
+
+    Raises ``InvalidInput`` naming every bad answer (``attribute[CODE]``) at once.
+    """
+    raw = dict(raw or {})
+    questions = {a.code: a for a in attributes if a.variable}
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Answer] = {}
+    for code in raw:
+        if code not in questions:
+            errors[f"attribute[{code}]"] = ["this service has no such question"]
+    for code, attribute in questions.items():
+        value = raw.get(code)
+        if _blank(value):
+            if attribute.required:
+                errors[f"attribute[{code}]"] = [f"an answer is required ({attribute.label})"]
+            continue
+        try:
+            cleaned[code] = answer_clean(attribute, value)
+        except ValueError as exc:
+            errors[f"attribute[{code}]"] = [str(exc)]
+    if errors:
+        raise InvalidInput(errors, code="invalid_attribute")
+    return cleaned
+
+
+def attribute_definition_check(
+    *, datatype: str, values: Any, variable: bool = True
+) -> None:
+    """The rules an attribute definition itself must meet (used by the admin and loaders)."""
+    if datatype not in Datatype.values:
+        raise InvalidInput({"datatype": [f"{datatype!r} is not an Open311 datatype"]})
+    is_list = datatype in (Datatype.SINGLEVALUELIST, Datatype.MULTIVALUELIST)
+    if not isinstance(values, list):
+        raise InvalidInput({"values": ["must be a list"]})
+    if is_list:
+        keys = [v.get("key") if isinstance(v, dict) else None for v in values]
+        if len(values) < 1 or any(not k or not isinstance(k, str) for k in keys):
+            raise InvalidInput({"values": ["each choice needs a non-empty key and a name"]})
+        if len(set(keys)) != len(keys):
+            raise InvalidInput({"values": ["choice keys must be unique"]})
+        if any(not isinstance(v.get("name"), str) or not v["name"] for v in values):
+            raise InvalidInput({"values": ["each choice needs a name"]})
+    elif values:
+        raise InvalidInput({"values": [f"a {datatype} question has no list of choices"]})

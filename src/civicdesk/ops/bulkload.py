@@ -1,0 +1,53 @@
+"""Fast bulk inserts of plain rows: COPY on PostgreSQL, executemany on SQLite.
+
+For seeding and imports, where one ``save()`` per row would take hours. Rows are tuples in
+the order of ``columns``; values must already be what the column stores (ids for foreign
+keys, JSON as text, aware datetimes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+
+def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
+            with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        else:
+            materialised = rows if isinstance(rows, list) else list(rows)
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({placeholders})", materialised)  # noqa: S608
+            count = len(materialised)
+    return count
+
+
+def next_id(model: type[models.Model]) -> int:
+    """The first free primary key, for loaders that assign ids themselves."""
+    last = model._default_manager.aggregate(m=models.Max("pk"))["m"]
+    return int(last or 0) + 1
+
+
+def sequence_reset(model: type[models.Model]) -> None:
+    """After inserting explicit ids on PostgreSQL, move the id sequence past them."""
+    if connection.vendor != "postgresql":
+        return
+    table = model._meta.db_table
+    pk = model._meta.pk.column  # type: ignore[union-attr]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), "  # noqa: S608
+            f"COALESCE((SELECT MAX({connection.ops.quote_name(pk)}) FROM "
+            f"{connection.ops.quote_name(table)}), 1))",
+            [table, pk],
+        )

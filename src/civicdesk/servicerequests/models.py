@@ -1,0 +1,206 @@
+"""Service requests, their timeline, followers, contacts (personal data, kept apart) and media."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .statuses import CLOSED_STATUSES, Status, open311_status
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web")
+    PHONE = "phone", _("Phone")
+    MOBILE_APP = "mobile_app", _("Mobile app")
+    API = "api", _("API")
+    EMAIL = "email", _("Email")
+    WALK_IN = "walk_in", _("Walk-in")
+    STAFF = "staff", _("Staff")
+
+
+class Priority(models.IntegerChoices):
+    LOW = 1, _("Low")
+    NORMAL = 2, _("Normal")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+class Contact(models.Model):
+    """A person who reported or follows a request. Personal data: never in a public view."""
+
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    preferred_language = models.CharField(max_length=8, default="en")
+    sms_opt_in = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="contacts",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email"]), models.Index(fields=["phone"])]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"contact {self.pk}"
+
+
+class PublicIdSequence(models.Model):
+    """Counters for human-friendly request ids, one row per prefix (the year)."""
+
+    prefix = models.CharField(max_length=16, unique=True)
+    value = models.BigIntegerField(default=0)
+
+
+class ServiceRequest(models.Model):
+    public_id = models.CharField(max_length=32, unique=True)
+    service = models.ForeignKey("catalog.Service", on_delete=models.PROTECT, related_name="requests")
+    description = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    lat = models.FloatField(null=True, blank=True)
+    long = models.FloatField(null=True, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    address_id = models.CharField(max_length=64, blank=True)
+    zipcode = models.CharField(max_length=16, blank=True)
+    district = models.ForeignKey(
+        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ward = models.ForeignKey(
+        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    status_notes = models.TextField(blank=True, help_text="The latest public note.")
+
+    department = models.ForeignKey("catalog.Department", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(
+        "catalog.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_requests",
+    )
+    referred_to = models.CharField(max_length=200, blank=True)
+    reporter = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+
+    requested_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    first_action_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the overdue job escalated it (once per opening)."
+    )
+    # Bumped by every change; a form that read version N is refused if the row is past N.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["requested_at"]),
+            models.Index(fields=["updated_at"]),
+            models.Index(fields=["service", "requested_at"]),
+            models.Index(fields=["status", "requested_at"]),
+            models.Index(fields=["department", "status"]),
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["lat", "long"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lat__isnull=True, long__isnull=True)
+                | models.Q(lat__gte=-90, lat__lte=90, long__gte=-180, long__lte=180),
+                name="request_location_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=sorted(CLOSED_STATUSES))
+                | models.Q(closed_at__isnull=False),
+                name="closed_request_has_closed_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in CLOSED_STATUSES
+
+    @property
+    def open311_status(self) -> str:
+        return open311_status(self.status)
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("Request received")
+    STATUS_CHANGE = "status_change", _("Status changed")
+    PUBLIC_NOTE = "public_note", _("Public note")
+    INTERNAL_NOTE = "internal_note", _("Internal note")
+    ASSIGNMENT = "assignment", _("Assigned")
+    PRIORITY = "priority", _("Priority changed")
+    MERGE = "merge", _("Merged as duplicate")
+    REOPEN = "reopen", _("Reopened")
+    ESCALATION = "escalation", _("Escalated as overdue")
+    FOLLOW = "follow", _("Follower added")
+
+
+class RequestEvent(models.Model):
+    """One entry on a request's timeline: what happened, who did it, when."""
+
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    public = models.BooleanField(default=False, help_text="Shown on the public timeline.")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(
+        max_length=64, blank=True, help_text="Who acted when not a staff user: resident, system."
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["request", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Follower(models.Model):
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="followers")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="following")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "contact"], name="follower_unique"),
+        ]
+
+
+def media_path(instance: RequestMedia, filename: str) -> str:
+    return f"requests/{instance.request.public_id}/{filename}"
+
+
+class RequestMedia(models.Model):
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="media")
+    file = models.FileField(upload_to=media_path, blank=True)
+    url = models.URLField(blank=True, max_length=1000, help_text="A photo hosted elsewhere.")
+    content_type = models.CharField(max_length=64, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]

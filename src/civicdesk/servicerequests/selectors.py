@@ -1,0 +1,83 @@
+"""Reads on service requests for particular uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from civicdesk.catalog.models import Service
+from civicdesk.errors import NotFound
+from civicdesk.geo.distance import bounding_box, distance_m
+
+from .models import RequestEvent, ServiceRequest
+from .statuses import OPEN_STATUSES
+
+
+def request_get(public_id: str) -> ServiceRequest:
+    request = (
+        ServiceRequest.objects.select_related("service", "department", "team", "district", "ward")
+        .filter(public_id=str(public_id).strip())
+        .first()
+    )
+    if request is None:
+        raise NotFound(f"no service request {public_id!r}")
+    return request
+
+
+def request_timeline(request: ServiceRequest, *, public_only: bool) -> QuerySet[RequestEvent]:
+    events = RequestEvent.objects.filter(request=request).select_related("actor")
+    return events.filter(public=True) if public_only else events
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    id: int
+    public_id: str
+    status: str
+    requested_at: dt.datetime
+    distance_m: float
+    description: str
+
+
+def duplicates_find(
+    *,
+    service: Service,
+    lat: float,
+    long: float,
+    at: dt.datetime | None = None,
+    exclude_id: int | None = None,
+    limit: int = 10,
+) -> list[DuplicateCandidate]:
+    """Open requests of the same service near this place, reported recently: nearest first.
+
+    Radius and window come from the service, or the site-wide defaults.
+    """
+    at = at or timezone.now()
+    radius = service.duplicate_radius_m or settings.CIVICDESK_DUPLICATE_RADIUS_M
+    hours = service.duplicate_window_hours or settings.CIVICDESK_DUPLICATE_WINDOW_HOURS
+    min_lat, min_long, max_lat, max_long = bounding_box(lat, long, radius)
+    rows = (
+        ServiceRequest.objects.filter(
+            service=service,
+            status__in=sorted(OPEN_STATUSES),
+            requested_at__gte=at - dt.timedelta(hours=hours),
+            requested_at__lte=at,
+            lat__range=(min_lat, max_lat),
+            long__range=(min_long, max_long),
+        )
+        .exclude(pk=exclude_id)
+        .values_list("id", "public_id", "status", "requested_at", "lat", "long", "description")
+    )
+    found = []
+    for pk, public_id, status, requested_at, r_lat, r_long, description in rows:
+        d = distance_m(lat, long, r_lat, r_long)
+        if d <= radius:
+            found.append(
+                DuplicateCandidate(pk, public_id, status, requested_at, round(d, 1), description)
+            )
+    found.sort(key=lambda c: (c.distance_m, c.requested_at))
+    return found[:limit]
