@@ -24,6 +24,14 @@ RETRY_DELAYS = [dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(m
                 dt.timedelta(hours=2)]
 
 
+class PerLanguage(dict[str, str]):
+    """A context value with a text per language (e.g. a service's name); the message in
+    each language gets its own, or the default language's."""
+
+    def pick(self, language: str) -> str:
+        return self.get(language) or self.get(settings.LANGUAGE_CODE) or next(iter(self.values()), "")
+
+
 @dataclass(frozen=True)
 class Recipient:
     email: str = ""
@@ -41,7 +49,9 @@ def _supported_language(language: str) -> str:
 
 def message_render(template: str, context: dict[str, Any], language: str) -> dict[str, str]:
     """The subject, email body and SMS text of ``template`` in ``language``."""
-    with translation.override(_supported_language(language)):
+    language = _supported_language(language)
+    context = {k: v.pick(language) if isinstance(v, PerLanguage) else v for k, v in context.items()}
+    with translation.override(language):
         subject = render_to_string(f"notifications/{template}_subject.txt", context, using="text")
         body = render_to_string(f"notifications/{template}_body.txt", context, using="text")
         sms = render_to_string(f"notifications/{template}_sms.txt", context, using="text")

@@ -38,7 +38,7 @@ from civicdesk.errors import (
 from civicdesk.geo.distance import coordinates_check
 from civicdesk.geo.services import route_resolve
 from civicdesk.geo.zones import Placement, place
-from civicdesk.notifications.services import Recipient, notifications_queue
+from civicdesk.notifications.services import PerLanguage, Recipient, notifications_queue
 
 from .models import (
     Channel,
@@ -182,7 +182,9 @@ def _notify(
         template=template,
         context={
             "public_id": request.public_id,
-            "service_name": request.service.name,
+            "service_name": PerLanguage(
+                {code: request.service.localized("name", code) for code, _ in settings.LANGUAGES}
+            ),
             "city_name": settings.CIVICDESK_CITY_NAME,
             "track_url": _track_url(request),
             **context,
