@@ -75,7 +75,7 @@ if PRODUCTION:
         )
 elif not SECRET_KEY:
     # Development only: a fixed, clearly-marked key so sessions survive restarts.
-    SECRET_KEY = "development-only-insecure-key-never-use-in-production-0123456789abcdef"
+    SECRET_KEY = "development-only-insecure-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -225,8 +225,10 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

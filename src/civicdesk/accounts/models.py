@@ -29,7 +29,10 @@ CONTACT_VIEWING_ROLES = frozenset(
 class User(AbstractUser):
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.RESIDENT)
     department = models.ForeignKey(
-        "catalog.Department", null=True, blank=True, on_delete=models.SET_NULL,
+        "catalog.Department",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="staff",
     )
     team = models.ForeignKey(

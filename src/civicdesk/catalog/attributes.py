@@ -82,6 +82,7 @@ def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
                         f"{raw!r} is not a date and time (use ISO 8601, e.g. 2026-05-01T14:30)"
                     ) from None
                 moment = dt.datetime.combine(day, dt.time())
+        assert moment is not None
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         return moment.isoformat()
@@ -109,13 +110,17 @@ def answers_clean(
     """All answers for a service: required ones present, each valid, no unknown codes.
 
     Raises ``InvalidInput`` naming every bad answer (``attribute[CODE]``) at once.
+    Informational texts (``variable=False``) ask nothing: a value a client echoes back for one
+    is ignored, not refused and not stored.
     """
     raw = dict(raw or {})
+    attributes = list(attributes)
     questions = {a.code: a for a in attributes if a.variable}
+    informational = {a.code for a in attributes if not a.variable}
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Answer] = {}
     for code in raw:
-        if code not in questions:
+        if code not in questions and code not in informational:
             errors[f"attribute[{code}]"] = ["this service has no such question"]
     for code, attribute in questions.items():
         value = raw.get(code)
@@ -132,9 +137,7 @@ def answers_clean(
     return cleaned
 
 
-def attribute_definition_check(
-    *, datatype: str, values: Any, variable: bool = True
-) -> None:
+def attribute_definition_check(*, datatype: str, values: Any, variable: bool = True) -> None:
     """The rules an attribute definition itself must meet (used by the admin and loaders)."""
     if datatype not in Datatype.values:
         raise InvalidInput({"datatype": [f"{datatype!r} is not an Open311 datatype"]})

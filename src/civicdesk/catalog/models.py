@@ -83,7 +83,8 @@ class BusinessCalendar(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=models.Q(is_default=True),
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
                 name="one_default_calendar",
             ),
         ]
@@ -97,14 +98,17 @@ class BusinessCalendar(models.Model):
         from .service_levels import WorkingCalendar
 
         try:
-            WorkingCalendar.build(timezone=self.timezone, working_hours=self.working_hours,
-                                  holidays=())
+            WorkingCalendar.build(
+                timezone=self.timezone, working_hours=self.working_hours, holidays=()
+            )
         except InvalidInput as exc:
             raise ValidationError(exc.field_errors) from None
 
 
 class Holiday(models.Model):
-    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="holidays"
+    )
     date = models.DateField()
     name = models.CharField(max_length=100)
 
@@ -149,7 +153,10 @@ class Service(Translatable):
     sla_amount = models.PositiveIntegerField(null=True, blank=True)
     sla_unit = models.CharField(max_length=20, choices=SlaUnit.choices, blank=True)
     calendar = models.ForeignKey(
-        BusinessCalendar, null=True, blank=True, on_delete=models.SET_NULL,
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         help_text="Business calendar for the service level; the default calendar if empty.",
     )
     duplicate_radius_m = models.PositiveIntegerField(null=True, blank=True)

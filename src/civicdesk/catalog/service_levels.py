@@ -55,7 +55,7 @@ def parse_working_hours(raw: Mapping[str, object]) -> dict[int, list[tuple[dt.ti
                 end = dt.time.fromisoformat(str(end_raw))
             except (TypeError, ValueError):
                 raise InvalidInput(
-                    {"working_hours": [f"day {day}: {interval!r} is not [\"HH:MM\", \"HH:MM\"]"]}
+                    {"working_hours": [f'day {day}: {interval!r} is not ["HH:MM", "HH:MM"]']}
                 ) from None
             if end <= start:
                 raise InvalidInput({"working_hours": [f"day {day}: {start} is not before {end}"]})
@@ -88,7 +88,7 @@ class WorkingCalendar:
     ) -> WorkingCalendar:
         try:
             tz = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, TypeError):  # TypeError: not a string
             raise InvalidInput({"timezone": [f"{timezone!r} is not a known time zone"]}) from None
         return cls(tz=tz, hours=parse_working_hours(working_hours), holidays=frozenset(holidays))
 
@@ -104,13 +104,17 @@ class WorkingCalendar:
         """The working intervals of a local date, as UTC datetimes."""
         cached = self._days.get(day)
         if cached is None:
-            cached = [] if day in self.holidays else [
-                (
-                    dt.datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC),
-                    dt.datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC),
-                )
-                for start, end in self.hours.get(day.weekday(), [])
-            ]
+            cached = (
+                []
+                if day in self.holidays
+                else [
+                    (
+                        dt.datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC),
+                        dt.datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC),
+                    )
+                    for start, end in self.hours.get(day.weekday(), [])
+                ]
+            )
             self._days[day] = cached
         return cached
 
@@ -172,10 +176,11 @@ def due_at_compute(
         return calendar.add_business_hours(requested_at, amount)
     if unit == SlaUnit.BUSINESS_DAYS:
         return calendar.add_business_days(requested_at, amount)
+    # In UTC: adding to a local datetime would add wall-clock time, an hour off over DST.
     if unit == SlaUnit.CALENDAR_HOURS:
-        return requested_at + dt.timedelta(hours=amount)
+        return requested_at.astimezone(UTC) + dt.timedelta(hours=amount)
     if unit == SlaUnit.CALENDAR_DAYS:
-        return requested_at + dt.timedelta(days=amount)
+        return requested_at.astimezone(UTC) + dt.timedelta(days=amount)
     raise InvalidInput({"sla_unit": [f"{unit!r} is not a service level unit"]})
 
 

@@ -76,11 +76,13 @@ class RoutingRule(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["service", "zone"], condition=models.Q(zone__isnull=False),
+                fields=["service", "zone"],
+                condition=models.Q(zone__isnull=False),
                 name="routing_rule_unique_in_zone",
             ),
             models.UniqueConstraint(
-                fields=["service"], condition=models.Q(zone__isnull=True),
+                fields=["service"],
+                condition=models.Q(zone__isnull=True),
                 name="routing_rule_unique_anywhere",
             ),
         ]

@@ -19,7 +19,6 @@ from civicdesk.errors import InvalidInput
 
 from .models import BoundaryLayer, LayerRole, RoutingRule, Zone
 
-
 _FIXED_ROLES = (LayerRole.JURISDICTION, LayerRole.COUNCIL_DISTRICT, LayerRole.WARD)
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -58,10 +57,14 @@ def layer_load(
     if role in _FIXED_ROLES:
         other = BoundaryLayer.objects.filter(role=role).exclude(slug=slug).first()
         if other is not None:
-            raise InvalidInput({"layer": [
-                f"layer {other.slug!r} already holds the {LayerRole(role).label.lower()}; "
-                f"load into --layer {other.slug} to replace it"
-            ]})
+            raise InvalidInput(
+                {
+                    "layer": [
+                        f"layer {other.slug!r} already holds the {LayerRole(role).label.lower()}; "
+                        f"load into --layer {other.slug} to replace it"
+                    ]
+                }
+            )
     label = str(source) if not isinstance(source, dict) else "(data)"
     if isinstance(source, dict):
         data = source
@@ -85,11 +88,13 @@ def layer_load(
             raise InvalidInput({where: [f"code {code!r} appears twice in the layer"]})
         seen.add(code)
         try:
-            geom = shape(feature.get("geometry"))
+            geom = shape(feature.get("geometry") or {})
         except Exception as exc:  # shapely raises several types for malformed GeoJSON
             raise InvalidInput({where: [f"geometry is not valid GeoJSON ({exc})"]}) from None
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InvalidInput({where: [f"expected a Polygon or MultiPolygon, got {geom.geom_type}"]})
+            raise InvalidInput(
+                {where: [f"expected a Polygon or MultiPolygon, got {geom.geom_type}"]}
+            )
         if geom.is_empty or not geom.is_valid:
             raise InvalidInput({where: [f"geometry is invalid: {explain_validity(geom)}"]})
         min_long, min_lat, max_long, max_lat = geom.bounds
@@ -100,7 +105,10 @@ def layer_load(
                 code=code,
                 name=str(props.get(name_property) or code),
                 geometry=mapping(shapely.set_precision(geom, 1e-7)),
-                min_long=min_long, min_lat=min_lat, max_long=max_long, max_lat=max_lat,
+                min_long=min_long,
+                min_lat=min_lat,
+                max_long=max_long,
+                max_lat=max_lat,
             )
         )
     if not zones:
@@ -109,8 +117,11 @@ def layer_load(
     with transaction.atomic():
         layer, _ = BoundaryLayer.objects.update_or_create(
             slug=slug,
-            defaults={"name": name or slug.replace("-", " ").title(), "role": role,
-                      "source": label[:500]},
+            defaults={
+                "name": name or slug.replace("-", " ").title(),
+                "role": role,
+                "source": label[:500],
+            },
         )
         existing = {z.code: z for z in layer.zones.all()}
         for zone in zones:

@@ -68,12 +68,12 @@ class ZoneIndex:
                 ward = self.zone_ids[i]
         return Placement(inside, district, ward, tuple(zone_ids))
 
-    def place_many(
-        self, lats: np.ndarray, longs: np.ndarray, role: str
-    ) -> np.ndarray:
+    def place_many(self, lats: np.ndarray, longs: np.ndarray, role: str) -> np.ndarray:
         """The zone id of ``role`` holding each point (0 where none): vectorised, for bulk loads."""
         result = np.zeros(len(lats), dtype=np.int64)
-        for zone_id, zone_role, geom in zip(self.zone_ids, self.roles, self.geometries, strict=True):
+        for zone_id, zone_role, geom in zip(
+            self.zone_ids, self.roles, self.geometries, strict=True
+        ):
             if zone_role != role:
                 continue
             mask = shapely.contains_xy(geom, longs, lats) & (result == 0)

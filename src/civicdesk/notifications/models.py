@@ -28,15 +28,24 @@ class Notification(models.Model):
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField()
     request = models.ForeignKey(
-        "servicerequests.ServiceRequest", null=True, blank=True, on_delete=models.CASCADE,
+        "servicerequests.ServiceRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="notifications",
     )
     contact = models.ForeignKey(
-        "servicerequests.Contact", null=True, blank=True, on_delete=models.SET_NULL,
+        "servicerequests.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="notifications",
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="notifications",
     )
     status = models.CharField(

@@ -20,8 +20,12 @@ from .sms import sms_adapter
 logger = logging.getLogger("civicdesk.notifications")
 
 SMS_MAX_CHARS = 320
-RETRY_DELAYS = [dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30),
-                dt.timedelta(hours=2)]
+RETRY_DELAYS = [
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+]
 
 
 class PerLanguage(dict[str, str]):
@@ -29,7 +33,9 @@ class PerLanguage(dict[str, str]):
     each language gets its own, or the default language's."""
 
     def pick(self, language: str) -> str:
-        return self.get(language) or self.get(settings.LANGUAGE_CODE) or next(iter(self.values()), "")
+        return (
+            self.get(language) or self.get(settings.LANGUAGE_CODE) or next(iter(self.values()), "")
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,10 @@ def notification_deliver(notification_id: int) -> str:
     try:
         if note.channel == NotificationChannel.EMAIL:
             EmailMessage(
-                subject=note.subject, body=note.body,
-                from_email=settings.DEFAULT_FROM_EMAIL, to=[note.recipient],
+                subject=note.subject,
+                body=note.body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[note.recipient],
             ).send()
         else:
             sms_adapter().send(to=note.recipient, body=note.body)
@@ -175,7 +183,9 @@ def notifications_sweep(*, stale_after: dt.timedelta = dt.timedelta(minutes=5)) 
     # Retries whose delay has passed are due too, however recent the row.
     due += list(
         Notification.objects.filter(
-            status=DeliveryStatus.QUEUED, next_attempt_at__lte=now, created_at__gte=now - stale_after
+            status=DeliveryStatus.QUEUED,
+            next_attempt_at__lte=now,
+            created_at__gte=now - stale_after,
         ).values_list("id", flat=True)[:5000]
     )
     _enqueue(due)

@@ -7,29 +7,57 @@ keys, JSON as text, aware datetimes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
 
 
-def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+def rows_insert(
+    model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> int:
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in columns)
     count = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             raw = cursor.cursor  # psycopg 3 cursor under Django's wrapper
-            with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1
         else:
             materialised = rows if isinstance(rows, list) else list(rows)
             placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({placeholders})", materialised)  # noqa: S608
+            # Table and column names come from the model, never from input.
+            sql = f"INSERT INTO {table} ({cols}) VALUES ({placeholders})"  # noqa: S608
+            cursor.executemany(sql, materialised)
             count = len(materialised)
     return count
+
+
+def epoch_adapter() -> Callable[[float | None], Any]:
+    """A fast converter from epoch seconds to what the engine's datetime column takes.
+
+    Django's own adapter costs a few microseconds a value; a million requests carry six
+    million datetimes. SQLite stores naive UTC text as Django writes it; PostgreSQL takes
+    aware datetimes.
+    """
+    utc = dt.UTC
+    if connection.vendor == "sqlite":
+
+        def to_sqlite(value: float | None) -> Any:
+            if value is None:
+                return None
+            return str(dt.datetime.fromtimestamp(value, utc).replace(tzinfo=None))
+
+        return to_sqlite
+
+    def to_aware(value: float | None) -> Any:
+        return None if value is None else dt.datetime.fromtimestamp(value, utc)
+
+    return to_aware
 
 
 def next_id(model: type[models.Model]) -> int:
@@ -43,7 +71,7 @@ def sequence_reset(model: type[models.Model]) -> None:
     if connection.vendor != "postgresql":
         return
     table = model._meta.db_table
-    pk = model._meta.pk.column  # type: ignore[union-attr]
+    pk = str(model._meta.pk.column)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT setval(pg_get_serial_sequence(%s, %s), "  # noqa: S608

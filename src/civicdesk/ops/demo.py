@@ -29,11 +29,19 @@ DEMO_PASSWORD = "prairiefalls-demo"  # noqa: S105 - printed on purpose for the l
 
 LAYERS = [
     ("city-limits", "City limits", LayerRole.JURISDICTION, "city_limits.geojson"),
-    ("council-districts", "Council districts", LayerRole.COUNCIL_DISTRICT,
-     "council_districts.geojson"),
+    (
+        "council-districts",
+        "Council districts",
+        LayerRole.COUNCIL_DISTRICT,
+        "council_districts.geojson",
+    ),
     ("wards", "Wards", LayerRole.WARD, "wards.geojson"),
-    ("sanitation-zones", "Sanitation collection zones", LayerRole.SERVICE_ZONE,
-     "sanitation_zones.geojson"),
+    (
+        "sanitation-zones",
+        "Sanitation collection zones",
+        LayerRole.SERVICE_ZONE,
+        "sanitation_zones.geojson",
+    ),
 ]
 
 # (username, first, last, role, department code, team code)
@@ -109,8 +117,11 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
 
     calendar, _ = BusinessCalendar.objects.update_or_create(
         name="City business hours",
-        defaults={"timezone": "America/Chicago", "is_default": True,
-                  "working_hours": {str(d): [["08:00", "17:00"]] for d in range(5)}},
+        defaults={
+            "timezone": "America/Chicago",
+            "is_default": True,
+            "working_hours": {str(d): [["08:00", "17:00"]] for d in range(5)},
+        },
     )
     for year in range(today.year - 2, today.year + 2):
         for day, name in city_holidays(year):
@@ -121,8 +132,12 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
     for dep in data["departments"]:
         department, _ = Department.objects.update_or_create(
             code=dep["code"],
-            defaults={"name": dep["name"], "translations": dep.get("translations", {}),
-                      "email": dep.get("email", ""), "phone": dep.get("phone", "")},
+            defaults={
+                "name": dep["name"],
+                "translations": dep.get("translations", {}),
+                "email": dep.get("email", ""),
+                "phone": dep.get("phone", ""),
+            },
         )
         departments[dep["code"]] = department
         for team in dep.get("teams", []):
@@ -135,30 +150,41 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
         service, _ = Service.objects.update_or_create(
             service_code=spec["service_code"],
             defaults={
-                "name": spec["name"], "description": spec.get("description", ""),
-                "group": spec.get("group", ""), "keywords": spec.get("keywords", []),
+                "name": spec["name"],
+                "description": spec.get("description", ""),
+                "group": spec.get("group", ""),
+                "keywords": spec.get("keywords", []),
                 "translations": spec.get("translations", {}),
                 "department": departments[spec["department"]],
                 "default_team": teams.get((spec["department"], spec.get("team") or "")),
-                "notice": spec.get("notice", ""), "emergency": spec.get("emergency", False),
+                "notice": spec.get("notice", ""),
+                "emergency": spec.get("emergency", False),
                 "contact_required": spec.get("contact_required", False),
                 "sensitive_location": spec.get("sensitive_location", False),
-                "sla_amount": sla.get("amount"), "sla_unit": sla.get("unit", ""),
-                "calendar": calendar, "active": True,
+                "sla_amount": sla.get("amount"),
+                "sla_unit": sla.get("unit", ""),
+                "calendar": calendar,
+                "active": True,
             },
         )
         for attr in spec.get("attributes", []):
             attribute_definition_check(
-                datatype=attr["datatype"], values=attr.get("values", []),
+                datatype=attr["datatype"],
+                values=attr.get("values", []),
                 variable=attr.get("variable", True),
             )
             ServiceAttribute.objects.update_or_create(
-                service=service, code=attr["code"],
+                service=service,
+                code=attr["code"],
                 defaults={
-                    "datatype": attr["datatype"], "label": attr["label"],
-                    "help_text": attr.get("help_text", ""), "required": attr.get("required", False),
-                    "variable": attr.get("variable", True), "order": attr.get("order", 1),
-                    "values": attr.get("values", []), "translations": attr.get("translations", {}),
+                    "datatype": attr["datatype"],
+                    "label": attr["label"],
+                    "help_text": attr.get("help_text", ""),
+                    "required": attr.get("required", False),
+                    "variable": attr.get("variable", True),
+                    "order": attr.get("order", 1),
+                    "values": attr.get("values", []),
+                    "translations": attr.get("translations", {}),
                 },
             )
 
@@ -169,23 +195,28 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
     # vehicles go to Transportation's parking team everywhere (a service-wide rule).
     downtown = Zone.objects.get(layer__slug="council-districts", code="1")
     RoutingRule.objects.update_or_create(
-        service=Service.objects.get(service_code="graffiti"), zone=downtown,
+        service=Service.objects.get(service_code="graffiti"),
+        zone=downtown,
         defaults={"department": departments["CE"], "team": teams[("CE", "property")]},
     )
     RoutingRule.objects.update_or_create(
-        service=Service.objects.get(service_code="abandoned-vehicle"), zone=None,
+        service=Service.objects.get(service_code="abandoned-vehicle"),
+        zone=None,
         defaults={"department": departments["DOT"], "team": teams[("DOT", "parking")]},
     )
 
-    for username, first, last, role, dep_code, team_code in STAFF:
+    for username, first, last, staff_role, dep_code, team_code in STAFF:
         user, created = User.objects.get_or_create(
             username=username,
             defaults={
-                "first_name": first, "last_name": last, "role": role,
+                "first_name": first,
+                "last_name": last,
+                "role": staff_role,
                 "email": f"{username}@prairiefalls.example",
                 "department": departments.get(dep_code or ""),
                 "team": teams.get((dep_code or "", team_code or "")),
-                "is_staff": True, "is_superuser": role == Role.ADMINISTRATOR,
+                "is_staff": True,
+                "is_superuser": staff_role == Role.ADMINISTRATOR,
             },
         )
         if created:
@@ -193,6 +224,8 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
             user.save(update_fields=["password"])
 
     return DemoSummary(
-        departments=len(departments), services=len(data["services"]),
-        zones=Zone.objects.count(), staff=len(STAFF),
+        departments=len(departments),
+        services=len(data["services"]),
+        zones=Zone.objects.count(),
+        staff=len(STAFF),
     )

@@ -39,8 +39,11 @@ class Periodic:
 
 def periodic_jobs() -> list[Periodic]:
     return [
-        Periodic("escalate-overdue", "civicdesk.servicerequests.tasks.escalate_overdue",
-                 settings.CIVICDESK_SLA_SWEEP_SECONDS),
+        Periodic(
+            "escalate-overdue",
+            "civicdesk.servicerequests.tasks.escalate_overdue",
+            settings.CIVICDESK_SLA_SWEEP_SECONDS,
+        ),
         Periodic("sweep-notifications", "civicdesk.notifications.tasks.sweep_notifications", 300),
     ]
 
@@ -52,14 +55,19 @@ def periodic_tick(now: dt.datetime | None = None) -> list[str]:
     for job in periodic_jobs():
         row, _ = PeriodicJob.objects.get_or_create(
             name=job.name,
-            defaults={"task_path": job.task_path, "interval_seconds": job.interval_seconds,
-                      "next_run_at": now},
+            defaults={
+                "task_path": job.task_path,
+                "interval_seconds": job.interval_seconds,
+                "next_run_at": now,
+            },
         )
         if row.next_run_at > now:
             continue
         claimed = PeriodicJob.objects.filter(pk=row.pk, next_run_at=row.next_run_at).update(
             next_run_at=now + dt.timedelta(seconds=job.interval_seconds),
-            last_run_at=now, task_path=job.task_path, interval_seconds=job.interval_seconds,
+            last_run_at=now,
+            task_path=job.task_path,
+            interval_seconds=job.interval_seconds,
         )
         if claimed:
             import_string(job.task_path).enqueue()
@@ -72,8 +80,11 @@ def heartbeat(worker_id: str, *, now: dt.datetime | None = None) -> None:
     updated = WorkerHeartbeat.objects.filter(worker_id=worker_id).update(last_seen=now)
     if not updated:
         WorkerHeartbeat.objects.create(
-            worker_id=worker_id, hostname=socket.gethostname()[:255], pid=os.getpid(),
-            started_at=now, last_seen=now,
+            worker_id=worker_id,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            started_at=now,
+            last_seen=now,
         )
 
 
@@ -93,7 +104,8 @@ def stranded_tasks_recover(now: dt.datetime | None = None) -> dict[str, int]:
             continue
         if len(worker_ids or []) >= settings.CIVICDESK_TASK_MAX_ATTEMPTS:
             failed += DBTaskResult.objects.filter(id=task_id, status=RUNNING).update(
-                status=FAILED, finished_at=now,
+                status=FAILED,
+                finished_at=now,
                 exception_class_path="civicdesk.ops.jobs.WorkerLost",
                 traceback=f"the worker running this task stopped {len(worker_ids)} times",
             )
@@ -102,8 +114,9 @@ def stranded_tasks_recover(now: dt.datetime | None = None) -> dict[str, int]:
                 status=READY, started_at=None
             )
     if requeued or failed:
-        logger.warning("recovered tasks from dead workers: %s requeued, %s failed",
-                       requeued, failed)
+        logger.warning(
+            "recovered tasks from dead workers: %s requeued, %s failed", requeued, failed
+        )
     WorkerHeartbeat.objects.filter(last_seen__lt=now - dt.timedelta(days=1)).delete()
     return {"requeued": requeued, "failed": failed}
 

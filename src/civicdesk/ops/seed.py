@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from civicdesk.accounts.models import Role, User
@@ -44,29 +44,124 @@ from civicdesk.servicerequests.models import (
 from civicdesk.servicerequests.services import public_id_format, public_ids_allocate
 from civicdesk.servicerequests.statuses import Status
 
-from .bulkload import next_id, rows_insert, sequence_reset
+from .bulkload import epoch_adapter, next_id, rows_insert, sequence_reset
 from .demo import catalog_data
 
 UTC = dt.UTC
 WINDOW_DAYS = 548  # about 18 months
 CHUNK = 10_000
 WEEKDAY_FACTOR = [1.15, 1.1, 1.05, 1.0, 0.95, 0.6, 0.5]
-HOUR_WEIGHTS = [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 4.5, 6, 6.5, 6.5,
-                6, 6, 6, 5.8, 5.2, 4.5, 3.5, 3, 2.6, 2.2, 1.8, 1.3]
-CHANNELS = [(Channel.PHONE, 38), (Channel.WEB, 30), (Channel.MOBILE_APP, 20), (Channel.API, 4),
-            (Channel.EMAIL, 3), (Channel.WALK_IN, 1), (Channel.STAFF, 4)]
+HOUR_WEIGHTS = [
+    1,
+    0.6,
+    0.4,
+    0.3,
+    0.3,
+    0.5,
+    1.2,
+    2.5,
+    4.5,
+    6,
+    6.5,
+    6.5,
+    6,
+    6,
+    6,
+    5.8,
+    5.2,
+    4.5,
+    3.5,
+    3,
+    2.6,
+    2.2,
+    1.8,
+    1.3,
+]
+CHANNELS = [
+    (Channel.PHONE, 38),
+    (Channel.WEB, 30),
+    (Channel.MOBILE_APP, 20),
+    (Channel.API, 4),
+    (Channel.EMAIL, 3),
+    (Channel.WALK_IN, 1),
+    (Channel.STAFF, 4),
+]
 PRIORITIES = [(2, 86), (3, 7), (1, 5), (4, 2)]
-FIRST = ["Maria", "James", "Sofia", "Michael", "Ana", "David", "Linda", "Jose", "Emily", "Robert",
-         "Lucia", "Daniel", "Grace", "Luis", "Karen", "Kevin", "Rosa", "Thomas", "Aisha", "Wei"]
-LAST = ["Garcia", "Smith", "Johnson", "Hernandez", "Brown", "Lopez", "Miller", "Davis", "Martinez",
-        "Wilson", "Anderson", "Nguyen", "Taylor", "Moore", "Jackson", "Lee", "Perez", "White"]
-STREETS = ["Main", "Oak", "Maple", "Prairie", "River", "Elm", "Washington", "Lincoln", "Cedar",
-           "Jefferson", "Walnut", "Pine", "Mill", "Church", "Park", "Hickory", "Grand", "Union"]
+FIRST = [
+    "Maria",
+    "James",
+    "Sofia",
+    "Michael",
+    "Ana",
+    "David",
+    "Linda",
+    "Jose",
+    "Emily",
+    "Robert",
+    "Lucia",
+    "Daniel",
+    "Grace",
+    "Luis",
+    "Karen",
+    "Kevin",
+    "Rosa",
+    "Thomas",
+    "Aisha",
+    "Wei",
+]
+LAST = [
+    "Garcia",
+    "Smith",
+    "Johnson",
+    "Hernandez",
+    "Brown",
+    "Lopez",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Nguyen",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Lee",
+    "Perez",
+    "White",
+]
+STREETS = [
+    "Main",
+    "Oak",
+    "Maple",
+    "Prairie",
+    "River",
+    "Elm",
+    "Washington",
+    "Lincoln",
+    "Cedar",
+    "Jefferson",
+    "Walnut",
+    "Pine",
+    "Mill",
+    "Church",
+    "Park",
+    "Hickory",
+    "Grand",
+    "Union",
+]
 SUFFIXES = ["St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct"]
-REMARKS = ["", "", "Please fix soon.", "It has been like this for a week.",
-           "Neighbors have noticed it too.", "It is getting worse.", "Near the bus stop.",
-           "Second time I report this.", "Dangerous for kids walking to school."]
-CLOSING_NOTES = {
+REMARKS = [
+    "",
+    "",
+    "Please fix soon.",
+    "It has been like this for a week.",
+    "Neighbors have noticed it too.",
+    "It is getting worse.",
+    "Near the bus stop.",
+    "Second time I report this.",
+    "Dangerous for kids walking to school.",
+]
+CLOSING_NOTES: dict[str, list[str]] = {
     Status.CLOSED: ["Work completed.", "Crew finished the job.", "Issue fixed. Thank you."],
     Status.RESOLVED: ["Repaired by the crew.", "Resolved on site."],
     Status.REFERRED: ["Referred to the county, which owns this road."],
@@ -113,16 +208,21 @@ def _services() -> list[ServiceModel]:
         on_time = 0.55 + (sum(map(ord, svc.service_code)) % 38) / 100
         models.append(
             ServiceModel(
-                id=svc.pk, code=svc.service_code, name=svc.name,
-                department_id=svc.department_id, team_id=svc.default_team_id,
-                sla_amount=svc.sla_amount, sla_unit=svc.sla_unit,
+                id=svc.pk,
+                code=svc.service_code,
+                name=svc.name,
+                department_id=svc.department_id,
+                team_id=svc.default_team_id,
+                sla_amount=svc.sla_amount,
+                sla_unit=svc.sla_unit,
                 calendar=calendars[svc.calendar_id],
                 weight=float(extra.get("volume_weight", 1.0)),
                 seasonality=list(extra.get("seasonality") or [1.0] * 12),
                 on_time_share=on_time,
                 questions=[
                     (a.code, a.datatype, a.required, [str(v["key"]) for v in a.values])
-                    for a in svc.attributes.all() if a.variable
+                    for a in svc.attributes.all()
+                    if a.variable
                 ],
                 emergency=svc.emergency,
             )
@@ -131,7 +231,10 @@ def _services() -> list[ServiceModel]:
 
 
 def _timestamps(
-    rng: np.random.Generator, services: list[ServiceModel], count: int, end: dt.datetime,
+    rng: np.random.Generator,
+    services: list[ServiceModel],
+    count: int,
+    end: dt.datetime,
     tz: ZoneInfo,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Request times (epoch seconds, sorted) and the service index of each."""
@@ -164,8 +267,11 @@ def _timestamps(
 
 def _locations(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
     index = zone_index()
-    bounds = [g.bounds for g, r in zip(index.geometries, index.roles, strict=True)
-              if r == LayerRole.JURISDICTION]
+    bounds = [
+        g.bounds
+        for g, r in zip(index.geometries, index.roles, strict=True)
+        if r == LayerRole.JURISDICTION
+    ]
     if bounds:
         min_long, min_lat, max_long, max_lat = bounds[0]
     else:  # no city limits loaded: a 10 km square around the configured centre
@@ -189,8 +295,19 @@ def _locations(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.nda
     return np.concatenate(lats)[:count].round(6), np.concatenate(longs)[:count].round(6)
 
 
-def _answers(r: random.Random, questions: list[tuple[str, str, bool, list[str]]],
-             at: dt.datetime) -> str:
+Event = tuple[float, str, bool, str, str, str, str, int | None]
+
+
+def _step(
+    events: list[Event], status: str, actor: int | None, when: float, to: str, note: str = ""
+) -> str:
+    events.append((when, EventKind.STATUS_CHANGE, True, status, to, note, "{}", actor))
+    return to
+
+
+def _answers(
+    r: random.Random, questions: list[tuple[str, str, bool, list[str]]], at: dt.datetime
+) -> str:
     answers: dict[str, Any] = {}
     for code, datatype, required, keys in questions:
         if not required and r.random() < 0.4:
@@ -211,7 +328,10 @@ def _answers(r: random.Random, questions: list[tuple[str, str, bool, list[str]]]
 
 
 def requests_seed(
-    *, count: int, seed: int = 311, now: dt.datetime | None = None,
+    *,
+    count: int,
+    seed: int = 311,
+    now: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SeedStats:
     """Add ``count`` synthetic requests to the city that is loaded (catalogue and boundaries)."""
@@ -242,17 +362,16 @@ def requests_seed(
         rule.service_id: (rule.department_id, rule.team_id)
         for rule in RoutingRule.objects.filter(active=True, zone__isnull=True)
     }
-    workers: dict[int, list[int]] = {}
+    workers: dict[int, list[int | None]] = {}
     for user_id, dep_id in User.objects.filter(
-        role__in=[Role.DEPARTMENT_STAFF, Role.SUPERVISOR], is_active=True,
+        role__in=[Role.DEPARTMENT_STAFF, Role.SUPERVISOR],
+        is_active=True,
         department__isnull=False,
     ).values_list("id", "department_id"):
         workers.setdefault(dep_id, []).append(user_id)
-    district_zip = {
-        z: f"6170{i + 1}" for i, z in enumerate(sorted(set(districts.tolist()) - {0}))
-    }
+    district_zip = {z: f"6170{i + 1}" for i, z in enumerate(sorted(set(districts.tolist()) - {0}))}
     now_ts = now.timestamp()
-    adapt = connection.ops.adapt_datetimefield_value
+    when = epoch_adapter()
 
     stats = SeedStats()
     channel_names = [c for c, _ in CHANNELS]
@@ -281,8 +400,9 @@ def requests_seed(
                 prefix = prefixes[i - begin]
                 public_id = public_id_format(prefix, numbers[prefix])
                 numbers[prefix] += 1
-                due = due_at_compute(amount=s.sla_amount, unit=s.sla_unit, requested_at=at,
-                                     calendar=s.calendar)
+                due = due_at_compute(
+                    amount=s.sla_amount, unit=s.sla_unit, requested_at=at, calendar=s.calendar
+                )
                 span = (due - at).total_seconds() if due else 7 * 86400.0
                 district = int(districts[i]) or None
                 ward = int(wards[i]) or None
@@ -296,8 +416,11 @@ def requests_seed(
                 )
                 channel = r.choices(channel_names, channel_weights)[0]
                 priority = r.choices(priority_values, priority_weights)[0]
-                actor_label = "staff" if channel in (Channel.PHONE, Channel.STAFF,
-                                                     Channel.WALK_IN) else "resident"
+                actor_label = (
+                    "staff"
+                    if channel in (Channel.PHONE, Channel.STAFF, Channel.WALK_IN)
+                    else "resident"
+                )
                 staff = workers.get(dep) or [None]
 
                 # Outcome: when would the city finish, and how?
@@ -313,7 +436,7 @@ def requests_seed(
                 act_ts = ack_ts + (close_ts - ack_ts) * r.uniform(0.2, 0.6)
                 parent_id = None
                 previous = last_of_service.get(s.id)
-                final = Status.CLOSED
+                final: str = Status.CLOSED
                 roll = r.random()
                 if previous and t - previous[1] < 2 * 86400 and roll < 0.05:
                     final, parent_id = Status.DUPLICATE, previous[0]
@@ -328,57 +451,93 @@ def requests_seed(
                 last_of_service[s.id] = (request_id, t)
                 assignee = r.choice(staff)
 
-                events: list[tuple[float, str, bool, str, str, str, str, int | None]] = [
-                    (t, EventKind.CREATED, True, "", Status.NEW, "",
-                     json.dumps({"channel": channel}), None)
+                events: list[Event] = [
+                    (
+                        t,
+                        EventKind.CREATED,
+                        True,
+                        "",
+                        Status.NEW,
+                        "",
+                        json.dumps({"channel": channel}),
+                        None,
+                    )
                 ]
-                status = Status.NEW
+                status: str = Status.NEW
                 acknowledged = first_action = closed = escalated = None
-
-                def step(when: float, to: str, note: str = "") -> None:
-                    nonlocal status
-                    events.append((when, EventKind.STATUS_CHANGE, True, status, to, note, "{}",
-                                   assignee))
-                    status = to
 
                 if ack_ts <= now_ts:
                     acknowledged = ack_ts
-                    step(ack_ts, Status.ACKNOWLEDGED)
+                    status = _step(events, status, assignee, ack_ts, Status.ACKNOWLEDGED)
                 if final == Status.DUPLICATE:
                     if close_ts <= now_ts:
-                        step(close_ts, Status.DUPLICATE)
+                        status = _step(events, status, assignee, close_ts, Status.DUPLICATE)
                         events.append((close_ts, EventKind.MERGE, True, "", "", "", "{}", None))
                         closed = close_ts
                 else:
                     if act_ts <= now_ts:
                         first_action = ack_ts + (act_ts - ack_ts) * 0.3
-                        events.append((first_action, EventKind.ASSIGNMENT, False, "", "", "",
-                                       "{}", assignee))
-                        step(first_action, Status.ASSIGNED)
-                        step(act_ts, Status.IN_PROGRESS)
+                        events.append(
+                            (first_action, EventKind.ASSIGNMENT, False, "", "", "", "{}", assignee)
+                        )
+                        status = _step(events, status, assignee, first_action, Status.ASSIGNED)
+                        status = _step(events, status, assignee, act_ts, Status.IN_PROGRESS)
                     if close_ts <= now_ts:
-                        step(close_ts, final, r.choice(CLOSING_NOTES[final]))
+                        status = _step(
+                            events,
+                            status,
+                            assignee,
+                            close_ts,
+                            final,
+                            r.choice(CLOSING_NOTES[final]),
+                        )
                         closed = close_ts
                         if reopened and close_ts + 5 * 86400 <= now_ts:
                             again = close_ts + r.uniform(1, 5) * 86400
-                            events.append((again, EventKind.REOPEN, True, "", "",
-                                           "The problem came back.", "{}", None))
-                            step(again, Status.REOPENED, "The problem came back.")
+                            events.append(
+                                (
+                                    again,
+                                    EventKind.REOPEN,
+                                    True,
+                                    "",
+                                    "",
+                                    "The problem came back.",
+                                    "{}",
+                                    None,
+                                )
+                            )
+                            status = _step(
+                                events,
+                                status,
+                                assignee,
+                                again,
+                                Status.REOPENED,
+                                "The problem came back.",
+                            )
                             closed = None
                             finish = again + r.uniform(0.5, 4) * 86400
                             if finish <= now_ts:
-                                step(finish, Status.CLOSED, "Fixed again.")
+                                status = _step(
+                                    events, status, assignee, finish, Status.CLOSED, "Fixed again."
+                                )
                                 closed = finish
                     elif act_ts <= now_ts and r.random() < 0.12:
-                        step(act_ts + (now_ts - act_ts) * 0.5, Status.ON_HOLD,
-                             "Waiting for more details from the resident.")
+                        status = _step(
+                            events,
+                            status,
+                            assignee,
+                            act_ts + (now_ts - act_ts) * 0.5,
+                            Status.ON_HOLD,
+                            "Waiting for more details from the resident.",
+                        )
                 if due is not None:
                     due_ts = due.timestamp()
                     finished = closed if closed is not None else now_ts
                     if finished > due_ts + 300:
                         escalated = due_ts + 300
-                        events.append((escalated, EventKind.ESCALATION, False, "", "", "",
-                                       "{}", None))
+                        events.append(
+                            (escalated, EventKind.ESCALATION, False, "", "", "", "{}", None)
+                        )
                 events.sort(key=lambda e: e[0])
                 last_ts = events[-1][0]
                 notes = ""
@@ -392,59 +551,147 @@ def requests_seed(
                     first, last = r.choice(FIRST), r.choice(LAST)
                     spanish = r.random() < 0.2
                     phone = f"+1-217-555-{r.randint(100, 199):04d}" if r.random() < 0.5 else ""
-                    contact_rows.append((
-                        contact_id, f"{first} {last}",
-                        f"{first.lower()}.{last.lower()}{r.randint(1, 999)}@example.net",
-                        phone, "es" if spanish else "en", bool(phone) and r.random() < 0.3,
-                        None, adapt(at),
-                    ))
-                    follower_rows.append((request_id, contact_id, adapt(at)))
+                    contact_rows.append(
+                        (
+                            contact_id,
+                            f"{first} {last}",
+                            f"{first.lower()}.{last.lower()}{r.randint(1, 999)}@example.net",
+                            phone,
+                            "es" if spanish else "en",
+                            bool(phone) and r.random() < 0.3,
+                            None,
+                            when(t),
+                        )
+                    )
+                    follower_rows.append((request_id, contact_id, when(t)))
                     reporter_id = contact_id
                     contact_id += 1
 
                 number = r.randint(100, 9899)
-                address = (f"{number} {r.choice('NSEW')} {r.choice(STREETS)} "
-                           f"{r.choice(SUFFIXES)}")
+                address = f"{number} {r.choice('NSEW')} {r.choice(STREETS)} {r.choice(SUFFIXES)}"
                 description = f"{s.name} at {address}. {r.choice(REMARKS)}".strip()
 
-                def when(x: float | None) -> Any:
-                    return adapt(dt.datetime.fromtimestamp(x, UTC)) if x is not None else None
-
-                req_rows.append((
-                    request_id, public_id, s.id, description, _answers(r, s.questions, at),
-                    float(lats[i]), float(longs[i]), address, "",
-                    district_zip.get(district or 0, ""), district, ward, channel, priority,
-                    status, notes, dep, team,
-                    assignee if status not in (Status.NEW, Status.ACKNOWLEDGED) else None,
-                    "Macon County Highway Department" if status == Status.REFERRED else "",
-                    reporter_id, parent_id if status == Status.DUPLICATE else None,
-                    adapt(at), when(acknowledged), when(first_action), when(last_ts),
-                    adapt(due) if due else None, when(closed), when(escalated),
-                    len(events),
-                ))
+                req_rows.append(
+                    (
+                        request_id,
+                        public_id,
+                        s.id,
+                        description,
+                        _answers(r, s.questions, at),
+                        float(lats[i]),
+                        float(longs[i]),
+                        address,
+                        "",
+                        district_zip.get(district or 0, ""),
+                        district,
+                        ward,
+                        channel,
+                        priority,
+                        status,
+                        notes,
+                        dep,
+                        team,
+                        assignee if status not in (Status.NEW, Status.ACKNOWLEDGED) else None,
+                        "Macon County Highway Department" if status == Status.REFERRED else "",
+                        reporter_id,
+                        parent_id if status == Status.DUPLICATE else None,
+                        when(t),
+                        when(acknowledged),
+                        when(first_action),
+                        when(last_ts),
+                        when(due.timestamp()) if due else None,
+                        when(closed),
+                        when(escalated),
+                        len(events),
+                    )
+                )
                 for e_ts, kind, public, from_s, to_s, note, data, actor in events:
-                    ev_rows.append((
-                        request_id, kind, public, from_s, to_s, note, data, actor,
-                        "staff" if actor else ("system" if kind == EventKind.ESCALATION
-                                               else actor_label),
-                        when(e_ts),
-                    ))
+                    ev_rows.append(
+                        (
+                            request_id,
+                            kind,
+                            public,
+                            from_s,
+                            to_s,
+                            note,
+                            data,
+                            actor,
+                            "staff"
+                            if actor
+                            else ("system" if kind == EventKind.ESCALATION else actor_label),
+                            when(e_ts),
+                        )
+                    )
                 stats.by_status[status] = stats.by_status.get(status, 0) + 1
                 request_id += 1
 
-            rows_insert(Contact, ["id", "name", "email", "phone", "preferred_language",
-                                  "sms_opt_in", "user_id", "created_at"], contact_rows)
-            rows_insert(ServiceRequest, [
-                "id", "public_id", "service_id", "description", "attributes", "lat", "long",
-                "address", "address_id", "zipcode", "district_id", "ward_id", "channel",
-                "priority", "status", "status_notes", "department_id", "team_id", "assignee_id",
-                "referred_to", "reporter_id", "parent_id", "requested_at", "acknowledged_at",
-                "first_action_at", "updated_at", "due_at", "closed_at", "escalated_at", "version",
-            ], req_rows)
+            rows_insert(
+                Contact,
+                [
+                    "id",
+                    "name",
+                    "email",
+                    "phone",
+                    "preferred_language",
+                    "sms_opt_in",
+                    "user_id",
+                    "created_at",
+                ],
+                contact_rows,
+            )
+            rows_insert(
+                ServiceRequest,
+                [
+                    "id",
+                    "public_id",
+                    "service_id",
+                    "description",
+                    "attributes",
+                    "lat",
+                    "long",
+                    "address",
+                    "address_id",
+                    "zipcode",
+                    "district_id",
+                    "ward_id",
+                    "channel",
+                    "priority",
+                    "status",
+                    "status_notes",
+                    "department_id",
+                    "team_id",
+                    "assignee_id",
+                    "referred_to",
+                    "reporter_id",
+                    "parent_id",
+                    "requested_at",
+                    "acknowledged_at",
+                    "first_action_at",
+                    "updated_at",
+                    "due_at",
+                    "closed_at",
+                    "escalated_at",
+                    "version",
+                ],
+                req_rows,
+            )
             rows_insert(Follower, ["request_id", "contact_id", "created_at"], follower_rows)
-            rows_insert(RequestEvent, ["request_id", "kind", "public", "from_status",
-                                       "to_status", "note", "data", "actor_id", "actor_label",
-                                       "created_at"], ev_rows)
+            rows_insert(
+                RequestEvent,
+                [
+                    "request_id",
+                    "kind",
+                    "public",
+                    "from_status",
+                    "to_status",
+                    "note",
+                    "data",
+                    "actor_id",
+                    "actor_label",
+                    "created_at",
+                ],
+                ev_rows,
+            )
             stats.requests += len(req_rows)
             stats.events += len(ev_rows)
             stats.contacts += len(contact_rows)

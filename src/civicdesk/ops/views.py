@@ -15,11 +15,17 @@ from civicdesk.servicerequests.statuses import OPEN_STATUSES
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "ops/home.html", {
-        "city": settings.CIVICDESK_CITY_NAME,
-        "services": Service.objects.filter(active=True).count(),
-        "open_requests": ServiceRequest.objects.filter(status__in=sorted(OPEN_STATUSES)).count(),
-    })
+    return render(
+        request,
+        "ops/home.html",
+        {
+            "city": settings.CIVICDESK_CITY_NAME,
+            "services": Service.objects.filter(active=True).count(),
+            "open_requests": ServiceRequest.objects.filter(
+                status__in=sorted(OPEN_STATUSES)
+            ).count(),
+        },
+    )
 
 
 @require_GET

@@ -8,8 +8,16 @@ from .models import RequestEvent, ServiceRequest
 
 class EventInline(admin.TabularInline):
     model = RequestEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "public", "note", "actor",
-              "actor_label")
+    fields = (
+        "created_at",
+        "kind",
+        "from_status",
+        "to_status",
+        "public",
+        "note",
+        "actor",
+        "actor_label",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -20,8 +28,15 @@ class EventInline(admin.TabularInline):
 
 @admin.register(ServiceRequest)
 class ServiceRequestAdmin(admin.ModelAdmin):
-    list_display = ("public_id", "service", "status", "department", "requested_at", "due_at",
-                    "closed_at")
+    list_display = (
+        "public_id",
+        "service",
+        "status",
+        "department",
+        "requested_at",
+        "due_at",
+        "closed_at",
+    )
     list_filter = ("status", "channel", "department", "service")
     search_fields = ("public_id", "address", "description")
     date_hierarchy = "requested_at"

@@ -35,7 +35,10 @@ class Contact(models.Model):
     preferred_language = models.CharField(max_length=8, default="en")
     sms_opt_in = models.BooleanField(default=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="contacts",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -53,10 +56,15 @@ class PublicIdSequence(models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     value = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.value}"
+
 
 class ServiceRequest(models.Model):
     public_id = models.CharField(max_length=32, unique=True)
-    service = models.ForeignKey("catalog.Service", on_delete=models.PROTECT, related_name="requests")
+    service = models.ForeignKey(
+        "catalog.Service", on_delete=models.PROTECT, related_name="requests"
+    )
     description = models.TextField(blank=True)
     attributes = models.JSONField(default=dict, blank=True)
 
@@ -82,7 +90,10 @@ class ServiceRequest(models.Model):
         "catalog.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="assigned_requests",
     )
     referred_to = models.CharField(max_length=200, blank=True)
@@ -189,6 +200,9 @@ class Follower(models.Model):
             models.UniqueConstraint(fields=["request", "contact"], name="follower_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} follows request {self.request_id}"
+
 
 def media_path(instance: RequestMedia, filename: str) -> str:
     return f"requests/{instance.request.public_id}/{filename}"
@@ -204,3 +218,6 @@ class RequestMedia(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.file.name or self.url

@@ -49,7 +49,7 @@ def duplicates_find(
     lat: float,
     long: float,
     at: dt.datetime | None = None,
-    exclude_id: int | None = None,
+    exclude_id: int = 0,
     limit: int = 10,
 ) -> list[DuplicateCandidate]:
     """Open requests of the same service near this place, reported recently: nearest first.
@@ -66,6 +66,8 @@ def duplicates_find(
             status__in=sorted(OPEN_STATUSES),
             requested_at__gte=at - dt.timedelta(hours=hours),
             requested_at__lte=at,
+            lat__isnull=False,
+            long__isnull=False,
             lat__range=(min_lat, max_lat),
             long__range=(min_long, max_long),
         )
@@ -74,7 +76,7 @@ def duplicates_find(
     )
     found = []
     for pk, public_id, status, requested_at, r_lat, r_long, description in rows:
-        d = distance_m(lat, long, r_lat, r_long)
+        d = distance_m(lat, long, float(r_lat), float(r_long))  # type: ignore[arg-type]
         if d <= radius:
             found.append(
                 DuplicateCandidate(pk, public_id, status, requested_at, round(d, 1), description)

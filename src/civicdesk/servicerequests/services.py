@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -151,8 +150,11 @@ def public_id_format(prefix: str, number: int) -> str:
 def _recipients(contacts: Iterable[Contact]) -> list[Recipient]:
     return [
         Recipient(
-            email=c.email, phone=c.phone, sms=c.sms_opt_in,
-            language=c.preferred_language, contact_id=c.pk,
+            email=c.email,
+            phone=c.phone,
+            sms=c.sms_opt_in,
+            language=c.preferred_language,
+            contact_id=c.pk,
         )
         for c in contacts
     ]
@@ -212,9 +214,16 @@ def _event(
     data: Mapping[str, Any] | None = None,
 ) -> RequestEvent:
     return RequestEvent.objects.create(
-        request=request, kind=kind, public=public, note=note, from_status=from_status,
-        to_status=to_status, data=dict(data or {}), actor=actor,
-        actor_label=_actor_label(actor, actor_label), created_at=at,
+        request=request,
+        kind=kind,
+        public=public,
+        note=note,
+        from_status=from_status,
+        to_status=to_status,
+        data=dict(data or {}),
+        actor=actor,
+        actor_label=_actor_label(actor, actor_label),
+        created_at=at,
     )
 
 
@@ -308,7 +317,9 @@ def request_create(
         ]
 
     address, address_id, zipcode = (
-        (address or "").strip(), (address_id or "").strip(), (zipcode or "").strip()
+        (address or "").strip(),
+        (address_id or "").strip(),
+        (zipcode or "").strip(),
     )
     if len(address) > 255:
         errors["address_string"] = ["must be at most 255 characters"]
@@ -358,10 +369,13 @@ def request_create(
         placement = place(*point)
         if not placement.inside_jurisdiction:
             raise OutsideJurisdiction(
-                {"location": [
-                    f"({point[0]:.6f}, {point[1]:.6f}) is outside {settings.CIVICDESK_CITY_NAME}; "
-                    "this city can only take requests within its limits"
-                ]}
+                {
+                    "location": [
+                        f"({point[0]:.6f}, {point[1]:.6f}) is outside "
+                        f"{settings.CIVICDESK_CITY_NAME}; this city can only take requests "
+                        "within its limits"
+                    ]
+                }
             )
     if errors:
         raise InvalidInput(errors)
@@ -374,8 +388,11 @@ def request_create(
         reporter = None
         if not contact.is_empty:
             reporter = Contact.objects.create(
-                name=contact.name, email=contact.email, phone=contact.phone,
-                preferred_language=contact.preferred_language, sms_opt_in=contact.sms_opt_in,
+                name=contact.name,
+                email=contact.email,
+                phone=contact.phone,
+                preferred_language=contact.preferred_language,
+                sms_opt_in=contact.sms_opt_in,
                 user=actor if actor is not None and actor.role == Role.RESIDENT else None,
             )
         request = ServiceRequest.objects.create(
@@ -403,13 +420,22 @@ def request_create(
         for url in media_urls:
             RequestMedia.objects.create(request=request, url=url)
         _event(
-            request, kind=EventKind.CREATED, at=at, actor=actor, actor_label=actor_label,
-            public=True, to_status=Status.NEW, data={"channel": channel},
+            request,
+            kind=EventKind.CREATED,
+            at=at,
+            actor=actor,
+            actor_label=actor_label,
+            public=True,
+            to_status=Status.NEW,
+            data={"channel": channel},
         )
         if reporter is not None:
             Follower.objects.create(request=request, contact=reporter)
             _notify(
-                request, kind="received", template="received", contacts=[reporter],
+                request,
+                kind="received",
+                template="received",
+                contacts=[reporter],
                 due_at=request.due_at,
             )
     return request
@@ -450,8 +476,14 @@ def request_transition(
         transition_check(current.status, to_status)
         now = timezone.now()
         return _apply_status(
-            current, to_status, now=now, note=note, note_public=note_public,
-            referred_to=referred_to, actor=actor, actor_label=actor_label,
+            current,
+            to_status,
+            now=now,
+            note=note,
+            note_public=note_public,
+            referred_to=referred_to,
+            actor=actor,
+            actor_label=actor_label,
         )
 
 
@@ -488,30 +520,50 @@ def _apply_status(
         fields.append("status_notes")
     _save(request, now, *fields)
     _event(
-        request, kind=EventKind.STATUS_CHANGE, at=now, actor=actor, actor_label=actor_label,
-        public=True, from_status=from_status, to_status=to_status,
+        request,
+        kind=EventKind.STATUS_CHANGE,
+        at=now,
+        actor=actor,
+        actor_label=actor_label,
+        public=True,
+        from_status=from_status,
+        to_status=to_status,
         note=note if note_public else "",
         data={"referred_to": referred_to} if referred_to else None,
     )
     if note and not note_public:
         _event(
-            request, kind=EventKind.INTERNAL_NOTE, at=now, actor=actor,
-            actor_label=actor_label, public=False, note=note,
+            request,
+            kind=EventKind.INTERNAL_NOTE,
+            at=now,
+            actor=actor,
+            actor_label=actor_label,
+            public=False,
+            note=note,
         )
     if notify:
         _notify(
-            request, kind="status_change", template="status_change",
-            status_label=str(Status(to_status).label), note=note if note_public else "",
+            request,
+            kind="status_change",
+            template="status_change",
+            status_label=str(Status(to_status).label),
+            note=note if note_public else "",
         )
     return request
 
 
 def request_acknowledge(
-    *, request: ServiceRequest | int, actor: User | None = None, note: str = "",
+    *,
+    request: ServiceRequest | int,
+    actor: User | None = None,
+    note: str = "",
     expected_version: int | None = None,
 ) -> ServiceRequest:
     return request_transition(
-        request=request, to_status=Status.ACKNOWLEDGED, note=note, actor=actor,
+        request=request,
+        to_status=Status.ACKNOWLEDGED,
+        note=note,
+        actor=actor,
         expected_version=expected_version,
     )
 
@@ -544,16 +596,17 @@ def request_assign(
             raise InvalidInput({"team": [f"{team.name} is not a team of {target_department.name}"]})
         if assignee is not None:
             if not assignee.is_active or assignee.role not in (
-                Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.ADMINISTRATOR
+                Role.DEPARTMENT_STAFF,
+                Role.SUPERVISOR,
+                Role.ADMINISTRATOR,
             ):
                 raise InvalidInput({"assignee": [f"{assignee} does not work requests"]})
             if assignee.department_id not in (None, target_department.pk):
-                raise InvalidInput(
-                    {"assignee": [f"{assignee} is not in {target_department.name}"]}
-                )
+                raise InvalidInput({"assignee": [f"{assignee} is not in {target_department.name}"]})
         now = timezone.now()
         before = {
-            "department": current.department_id, "team": current.team_id,
+            "department": current.department_id,
+            "team": current.team_id,
             "assignee": current.assignee_id,
         }
         moved_department = target_department.pk != current.department_id
@@ -563,7 +616,8 @@ def request_assign(
             assignee if assignee is not None else (None if moved_department else current.assignee)
         )
         after = {
-            "department": current.department_id, "team": current.team_id,
+            "department": current.department_id,
+            "team": current.team_id,
             "assignee": current.assignee_id,
         }
         if before == after:
@@ -573,13 +627,25 @@ def request_assign(
             current.first_action_at = now
             fields.append("first_action_at")
         _event(
-            current, kind=EventKind.ASSIGNMENT, at=now, actor=actor, actor_label="",
-            public=False, note=note, data={"from": before, "to": after},
+            current,
+            kind=EventKind.ASSIGNMENT,
+            at=now,
+            actor=actor,
+            actor_label="",
+            public=False,
+            note=note,
+            data={"from": before, "to": after},
         )
         if current.status in (Status.NEW, Status.ACKNOWLEDGED, Status.REOPENED):
             return _apply_status(
-                current, Status.ASSIGNED, now=now, note="", note_public=True, actor=actor,
-                actor_label="", extra_fields=fields,
+                current,
+                Status.ASSIGNED,
+                now=now,
+                note="",
+                note_public=True,
+                actor=actor,
+                actor_label="",
+                extra_fields=fields,
             )
         _save(current, now, *fields)
         return current
@@ -608,8 +674,13 @@ def request_note_add(
                 fields.append("first_action_at")
         _save(current, now, *fields)
         event = _event(
-            current, kind=EventKind.PUBLIC_NOTE if public else EventKind.INTERNAL_NOTE,
-            at=now, actor=actor, actor_label=actor_label, public=public, note=note,
+            current,
+            kind=EventKind.PUBLIC_NOTE if public else EventKind.INTERNAL_NOTE,
+            at=now,
+            actor=actor,
+            actor_label=actor_label,
+            public=public,
+            note=note,
         )
         if public:
             _notify(current, kind="public_note", template="public_note", note=note)
@@ -631,7 +702,12 @@ def request_priority_set(
             return current
         now = timezone.now()
         _event(
-            current, kind=EventKind.PRIORITY, at=now, actor=actor, actor_label="", public=False,
+            current,
+            kind=EventKind.PRIORITY,
+            at=now,
+            actor=actor,
+            actor_label="",
+            public=False,
             data={"from": current.priority, "to": priority},
         )
         current.priority = priority
@@ -668,28 +744,58 @@ def request_merge(
         now = timezone.now()
         dup.parent = root
         _apply_status(
-            dup, Status.DUPLICATE, now=now, note=note, note_public=True, actor=actor,
-            actor_label="", extra_fields=["parent"], notify=False,
+            dup,
+            Status.DUPLICATE,
+            now=now,
+            note=note,
+            note_public=True,
+            actor=actor,
+            actor_label="",
+            extra_fields=["parent"],
+            notify=False,
         )
         _event(
-            dup, kind=EventKind.MERGE, at=now, actor=actor, actor_label="", public=True,
+            dup,
+            kind=EventKind.MERGE,
+            at=now,
+            actor=actor,
+            actor_label="",
+            public=True,
             data={"parent": root.public_id},
         )
-        moved = list(
-            Contact.objects.filter(following__request=dup).exclude(following__request=root)
-        )
+        # The same person may follow both (a different contact row with the same email or
+        # phone): they follow the parent once.
+        on_root = Contact.objects.filter(following__request=root)
+        known_emails = {e for e in on_root.values_list("email", flat=True) if e}
+        known_phones = {p for p in on_root.values_list("phone", flat=True) if p}
+        moved = [
+            c
+            for c in Contact.objects.filter(following__request=dup).exclude(
+                following__request=root
+            )
+            if not (c.email and c.email in known_emails)
+            and not (c.phone and c.phone in known_phones)
+        ]
         Follower.objects.bulk_create(
             [Follower(request=root, contact=c) for c in moved], ignore_conflicts=True
         )
         # Requests merged into the duplicate earlier now point at the surviving parent.
         ServiceRequest.objects.filter(parent=dup).update(parent=root)
         _event(
-            root, kind=EventKind.MERGE, at=now, actor=actor, actor_label="", public=False,
+            root,
+            kind=EventKind.MERGE,
+            at=now,
+            actor=actor,
+            actor_label="",
+            public=False,
             data={"duplicate": dup.public_id, "followers_added": len(moved)},
         )
         _save(root, now)
         _notify(
-            dup, kind="merged", template="merged", contacts=_follower_contacts(dup),
+            dup,
+            kind="merged",
+            template="merged",
+            contacts=_follower_contacts(dup),
             parent_id=root.public_id,
         )
         return root
@@ -726,12 +832,21 @@ def request_reopen(
         # A reopened request gets a fresh service-level target from the moment it reopens.
         current.due_at = service_due_at(current.service, now)
         _event(
-            current, kind=EventKind.REOPEN, at=now, actor=actor,
-            actor_label="resident" if by_resident and actor is None else "", public=True,
+            current,
+            kind=EventKind.REOPEN,
+            at=now,
+            actor=actor,
+            actor_label="resident" if by_resident and actor is None else "",
+            public=True,
             note=reason,
         )
         return _apply_status(
-            current, Status.REOPENED, now=now, note=reason, note_public=True, actor=actor,
+            current,
+            Status.REOPENED,
+            now=now,
+            note=reason,
+            note_public=True,
+            actor=actor,
             actor_label="resident" if by_resident and actor is None else "",
             extra_fields=fields,
         )
@@ -760,13 +875,20 @@ def request_follow(*, request: ServiceRequest | int, contact: ContactInput) -> F
             if same_email or same_phone:
                 return follower
         person = Contact.objects.create(
-            name=contact.name, email=contact.email, phone=contact.phone,
-            preferred_language=contact.preferred_language, sms_opt_in=contact.sms_opt_in,
+            name=contact.name,
+            email=contact.email,
+            phone=contact.phone,
+            preferred_language=contact.preferred_language,
+            sms_opt_in=contact.sms_opt_in,
         )
         follower = Follower.objects.create(request=current, contact=person)
         _event(
-            current, kind=EventKind.FOLLOW, at=timezone.now(), actor=None,
-            actor_label="resident", public=False,
+            current,
+            kind=EventKind.FOLLOW,
+            at=timezone.now(),
+            actor=None,
+            actor_label="resident",
+            public=False,
         )
         return follower
 

@@ -4,6 +4,8 @@ their department's supervisors (one digest per supervisor per sweep)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,8 +35,9 @@ def overdue_escalate() -> int:
                     status__in=sorted(OPEN_STATUSES), due_at__lt=now, escalated_at__isnull=True
                 )
                 .order_by("due_at")
-                .values("id", "public_id", "department_id", "due_at", "address",
-                        "service__name")[:BATCH]
+                .values("id", "public_id", "department_id", "due_at", "address", "service__name")[
+                    :BATCH
+                ]
             )
             if not batch:
                 return total
@@ -48,9 +51,12 @@ def overdue_escalate() -> int:
             RequestEvent.objects.bulk_create(
                 [
                     RequestEvent(
-                        request_id=row["id"], kind=EventKind.ESCALATION, public=False,
-                        actor_label="system", created_at=now,
-                        data={"due_at": row["due_at"].isoformat()},
+                        request_id=row["id"],
+                        kind=EventKind.ESCALATION,
+                        public=False,
+                        actor_label="system",
+                        created_at=now,
+                        data={"due_at": row["due_at"].isoformat() if row["due_at"] else None},
                     )
                     for row in claimed
                 ]
@@ -59,12 +65,16 @@ def overdue_escalate() -> int:
             total += len(claimed)
 
 
-def _escalation_digests(rows: list[dict[str, object]]) -> None:
+def _escalation_digests(rows: Sequence[Mapping[str, Any]]) -> None:
     by_department: dict[int, list[dict[str, object]]] = defaultdict(list)
     for row in rows:
         by_department[int(str(row["department_id"]))].append(
-            {"public_id": row["public_id"], "service_name": row["service__name"],
-             "due_at": row["due_at"], "address": row["address"]}
+            {
+                "public_id": row["public_id"],
+                "service_name": row["service__name"],
+                "due_at": row["due_at"],
+                "address": row["address"],
+            }
         )
     departments = Department.objects.in_bulk(list(by_department))
     supervisors = User.objects.filter(
@@ -78,7 +88,10 @@ def _escalation_digests(rows: list[dict[str, object]]) -> None:
             template="escalation",
             context={"requests": items, "department": departments[supervisor.department_id].name},
             recipients=[
-                Recipient(email=supervisor.email, language=supervisor.preferred_language,
-                          user_id=supervisor.pk)
+                Recipient(
+                    email=supervisor.email,
+                    language=supervisor.preferred_language,
+                    user_id=supervisor.pk,
+                )
             ],
         )

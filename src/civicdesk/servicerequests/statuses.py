@@ -39,7 +39,9 @@ _ENDINGS = set(CLOSED_STATUSES)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     Status.NEW: frozenset(_WORKING | _ENDINGS),
-    Status.ACKNOWLEDGED: frozenset({Status.ASSIGNED, Status.IN_PROGRESS, Status.ON_HOLD} | _ENDINGS),
+    Status.ACKNOWLEDGED: frozenset(
+        {Status.ASSIGNED, Status.IN_PROGRESS, Status.ON_HOLD} | _ENDINGS
+    ),
     Status.ASSIGNED: frozenset({Status.IN_PROGRESS, Status.ON_HOLD} | _ENDINGS),
     Status.IN_PROGRESS: frozenset({Status.ASSIGNED, Status.ON_HOLD} | _ENDINGS),
     Status.ON_HOLD: frozenset({Status.ASSIGNED, Status.IN_PROGRESS} | _ENDINGS),

@@ -34,8 +34,11 @@ class Command(BaseCommand):
             return
         try:
             layer = layer_load(
-                source=options["file"], slug=options["layer"], name=options["name"],
-                role=options["role"], code_property=options["code_property"],
+                source=options["file"],
+                slug=options["layer"],
+                name=options["name"],
+                role=options["role"],
+                code_property=options["code_property"],
                 name_property=options["name_property"],
             )
         except InvalidInput as exc:

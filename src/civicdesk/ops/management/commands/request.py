@@ -48,8 +48,13 @@ class Command(BaseCommand):
         create.add_argument("--long")
         create.add_argument("--address", default="")
         create.add_argument("--zipcode", default="")
-        create.add_argument("--attribute", action="append", default=[], metavar="CODE=VALUE",
-                            help="An answer; repeat the code for several choices.")
+        create.add_argument(
+            "--attribute",
+            action="append",
+            default=[],
+            metavar="CODE=VALUE",
+            help="An answer; repeat the code for several choices.",
+        )
         create.add_argument("--channel", default=Channel.PHONE, choices=Channel.values)
         create.add_argument("--name", default="")
         create.add_argument("--email", default="")
@@ -61,8 +66,10 @@ class Command(BaseCommand):
 
         status = sub.add_parser("status", help="Move a request to another status.")
         status.add_argument("public_id")
-        status.add_argument("status", choices=[s for s in Status.values
-                                               if s not in (Status.DUPLICATE, Status.REOPENED)])
+        status.add_argument(
+            "status",
+            choices=[s for s in Status.values if s not in (Status.DUPLICATE, Status.REOPENED)],
+        )
         status.add_argument("--note", default="")
         status.add_argument("--internal", action="store_true", help="Keep the note internal.")
         status.add_argument("--referred-to", default="")
@@ -84,29 +91,42 @@ class Command(BaseCommand):
 
     def do_create(self, o: dict[str, Any]) -> None:
         request = request_create(
-            service_code=o["service"], description=o["description"],
-            attributes=_attributes(o["attribute"]), lat=o["lat"], long=o["long"],
-            address=o["address"], zipcode=o["zipcode"], channel=o["channel"],
-            contact=ContactInput(name=o["name"], email=o["email"], phone=o["phone"],
-                                 preferred_language=o["language"]),
+            service_code=o["service"],
+            description=o["description"],
+            attributes=_attributes(o["attribute"]),
+            lat=o["lat"],
+            long=o["long"],
+            address=o["address"],
+            zipcode=o["zipcode"],
+            channel=o["channel"],
+            contact=ContactInput(
+                name=o["name"], email=o["email"], phone=o["phone"], preferred_language=o["language"]
+            ),
             actor_label="staff",
         )
-        self.stdout.write(f"Created {request.public_id}: {request.service.name}, "
-                          f"routed to {request.department.name}"
-                          + (f" / {request.team.name}" if request.team else "") + ".")
+        self.stdout.write(
+            f"Created {request.public_id}: {request.service.name}, "
+            f"routed to {request.department.name}"
+            + (f" / {request.team.name}" if request.team else "")
+            + "."
+        )
         if request.due_at:
             self.stdout.write(f"Due {timezone.localtime(request.due_at):%Y-%m-%d %H:%M %Z}.")
         if request.lat is not None and request.long is not None:
-            similar = duplicates_find(service=request.service, lat=request.lat,
-                                      long=request.long, exclude_id=request.pk)
+            similar = duplicates_find(
+                service=request.service, lat=request.lat, long=request.long, exclude_id=request.pk
+            )
             for c in similar:
-                self.stdout.write(f"  possible duplicate: {c.public_id} ({c.distance_m:.0f} m, "
-                                  f"{Status(c.status).label})")
+                self.stdout.write(
+                    f"  possible duplicate: {c.public_id} ({c.distance_m:.0f} m, "
+                    f"{Status(c.status).label})"
+                )
 
     def do_show(self, o: dict[str, Any]) -> None:
         r: ServiceRequest = request_get(o["public_id"])
-        state = sla_state(requested_at=r.requested_at, due_at=r.due_at, closed_at=r.closed_at,
-                          now=timezone.now())
+        state = sla_state(
+            requested_at=r.requested_at, due_at=r.due_at, closed_at=r.closed_at, now=timezone.now()
+        )
         local = timezone.localtime
         lines = [
             f"{r.public_id}  {r.service.name}  [{Status(r.status).label}; Open311: "
@@ -127,20 +147,30 @@ class Command(BaseCommand):
             who = e.actor.username if e.actor else e.actor_label
             change = f" {e.from_status}->{e.to_status}" if e.to_status else ""
             visibility = "" if e.public else " (internal)"
-            lines.append(f"    {local(e.created_at):%Y-%m-%d %H:%M} {e.kind}{change} by {who}"
-                         f"{visibility}{': ' + e.note if e.note else ''}")
+            lines.append(
+                f"    {local(e.created_at):%Y-%m-%d %H:%M} {e.kind}{change} by {who}"
+                f"{visibility}{': ' + e.note if e.note else ''}"
+            )
         self.stdout.write("\n".join(lines))
 
     def do_status(self, o: dict[str, Any]) -> None:
         r = request_transition(
-            request=request_get(o["public_id"]), to_status=o["status"], note=o["note"],
-            note_public=not o["internal"], referred_to=o["referred_to"], actor_label="staff",
+            request=request_get(o["public_id"]),
+            to_status=o["status"],
+            note=o["note"],
+            note_public=not o["internal"],
+            referred_to=o["referred_to"],
+            actor_label="staff",
         )
         self.stdout.write(f"{r.public_id} is now {Status(r.status).label}.")
 
     def do_note(self, o: dict[str, Any]) -> None:
-        request_note_add(request=request_get(o["public_id"]), note=o["text"],
-                         public=not o["internal"], actor_label="staff")
+        request_note_add(
+            request=request_get(o["public_id"]),
+            note=o["text"],
+            public=not o["internal"],
+            actor_label="staff",
+        )
         self.stdout.write("Note added.")
 
     def do_reopen(self, o: dict[str, Any]) -> None:

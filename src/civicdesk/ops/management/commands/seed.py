@@ -23,13 +23,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--requests", type=int, default=None, metavar="N",
+            "--requests",
+            type=int,
+            default=None,
+            metavar="N",
             help=f"Add N synthetic requests (default: {DEMO_REQUESTS} when there are none yet).",
         )
-        parser.add_argument("--if-empty", action="store_true",
-                            help="Do nothing if the database already holds requests.")
-        parser.add_argument("--seed", type=int, default=311,
-                            help="Random seed, for repeatable data (default 311).")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing if the database already holds requests.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=311, help="Random seed, for repeatable data (default 311)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         count = options["requests"]

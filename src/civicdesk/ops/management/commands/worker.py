@@ -18,14 +18,23 @@ class Command(BaseCommand):
     help = "Run a background job worker (with the periodic runner for the overdue sweep)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch", action="store_true",
-                            help="Run what is queued now, then exit.")
-        parser.add_argument("--interval", type=float, default=1.0,
-                            help="Seconds between polls of an empty queue (default 1).")
-        parser.add_argument("--no-periodic", action="store_true",
-                            help="Do not enqueue periodic jobs from this worker.")
-        parser.add_argument("--max-tasks", type=int, default=None,
-                            help="Exit after running this many tasks.")
+        parser.add_argument(
+            "--batch", action="store_true", help="Run what is queued now, then exit."
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help="Seconds between polls of an empty queue (default 1).",
+        )
+        parser.add_argument(
+            "--no-periodic",
+            action="store_true",
+            help="Do not enqueue periodic jobs from this worker.",
+        )
+        parser.add_argument(
+            "--max-tasks", type=int, default=None, help="Exit after running this many tasks."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["interval"] < 0:
@@ -38,9 +47,14 @@ class Command(BaseCommand):
         housekeeper = Housekeeper(worker_id, periodic=not options["no_periodic"])
         housekeeper.tick()  # register and catch up before the first task
         worker = Worker(
-            queue_names=["*"], interval=options["interval"], batch=options["batch"],
-            backend_name="default", startup_delay=not options["batch"],
-            max_tasks=options["max_tasks"], worker_id=worker_id, excluded_queue_names=[],
+            queue_names=["*"],
+            interval=options["interval"],
+            batch=options["batch"],
+            backend_name="default",
+            startup_delay=not options["batch"],
+            max_tasks=options["max_tasks"],
+            worker_id=worker_id,
+            excluded_queue_names=[],
         )
         if not options["batch"]:
             housekeeper.start()
