@@ -50,8 +50,14 @@ def _memory_sms(settings: Any) -> Iterator[None]:
 def run_jobs() -> None:
     """Run every queued background job now, in this process (the real database worker)."""
     Worker(
-        queue_names=["*"], interval=0, batch=True, backend_name="default", startup_delay=False,
-        max_tasks=None, worker_id="test-worker", excluded_queue_names=[],
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
     ).run()
 
 
@@ -102,7 +108,8 @@ def make_request(
         "attributes": answers.get(service_code, {}),
     }
     if email:
-        kwargs["contact"] = ContactInput(name="Test Resident", email=email,
-                                         preferred_language=language)
+        kwargs["contact"] = ContactInput(
+            name="Test Resident", email=email, preferred_language=language
+        )
     kwargs.update(overrides)
     return request_create(**kwargs)

@@ -67,8 +67,10 @@ def test_simultaneous_changes_both_survive() -> None:
     assert stored.status_notes == "On our list."
     assert stored.events.filter(kind="public_note").count() == 5
     # Each successful change bumped the version exactly once.
-    assert stored.version == 1 + stored.events.exclude(kind="created").exclude(
-        kind="assignment").count()
+    assert (
+        stored.version
+        == 1 + stored.events.exclude(kind="created").exclude(kind="assignment").count()
+    )
 
 
 def test_public_ids_are_never_handed_out_twice() -> None:

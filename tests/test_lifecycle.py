@@ -92,7 +92,11 @@ def test_every_status_maps_to_open311_open_or_closed() -> None:
         expected = "closed" if status in CLOSED_STATUSES else "open"
         assert open311_status(status) == expected
     assert {s for s in Status if open311_status(s) == "closed"} == {
-        Status.RESOLVED, Status.CLOSED, Status.DUPLICATE, Status.REFERRED, Status.CANNOT_LOCATE,
+        Status.RESOLVED,
+        Status.CLOSED,
+        Status.DUPLICATE,
+        Status.REFERRED,
+        Status.CANNOT_LOCATE,
     }
 
 
@@ -132,7 +136,9 @@ def test_referral_names_the_agency() -> None:
     with pytest.raises(InvalidInput, match="agency"):
         request_transition(request=request, to_status=Status.REFERRED)
     request = request_transition(
-        request=request, to_status=Status.REFERRED, referred_to="Macon County Highway Dept",
+        request=request,
+        to_status=Status.REFERRED,
+        referred_to="Macon County Highway Dept",
         note="The county maintains this road.",
     )
     assert request.referred_to == "Macon County Highway Dept"
@@ -143,19 +149,23 @@ def test_internal_notes_stay_off_the_public_timeline() -> None:
     request = make_request()
     request_note_add(request=request, note="Resident is a repeat caller.", public=False)
     request_transition(
-        request=request, to_status=Status.ON_HOLD, note="Called resident, no answer.",
+        request=request,
+        to_status=Status.ON_HOLD,
+        note="Called resident, no answer.",
         note_public=False,
     )
     request_note_add(request=request, note="We will be there Tuesday.", public=True)
     stored = ServiceRequest.objects.get(pk=request.pk)
     assert stored.status_notes == "We will be there Tuesday."
-    public = list(RequestEvent.objects.filter(request=request, public=True)
-                  .values_list("kind", "note"))
+    public = list(
+        RequestEvent.objects.filter(request=request, public=True).values_list("kind", "note")
+    )
     assert (EventKind.STATUS_CHANGE, "") in public  # the change is public, its note is not
     assert all("repeat caller" not in note and "no answer" not in note for _, note in public)
     internal = RequestEvent.objects.filter(request=request, public=False)
     assert set(internal.values_list("note", flat=True)) == {
-        "Resident is a repeat caller.", "Called resident, no answer.",
+        "Resident is a repeat caller.",
+        "Called resident, no answer.",
     }
 
 
@@ -172,22 +182,26 @@ def test_assignment_checks_team_and_person_belong_to_the_department() -> None:
     request = make_request()
     parks_team = Team.objects.get(department__code="PRK", code="forestry")
     with pytest.raises(InvalidInput, match="is not a team of Public Works"):
-        request_assign(request=request, department=Department.objects.get(code="PW"),
-                       team=parks_team)
+        request_assign(
+            request=request, department=Department.objects.get(code="PW"), team=parks_team
+        )
     with pytest.raises(InvalidInput, match="is not in Public Works"):
-        request_assign(request=request, assignee=staff("san.crew"),
-                       department=Department.objects.get(code="PW"))
+        request_assign(
+            request=request,
+            assignee=staff("san.crew"),
+            department=Department.objects.get(code="PW"),
+        )
     with pytest.raises(InvalidInput, match="does not work requests"):
         request_assign(request=request, assignee=staff("calltaker"))
     assert ServiceRequest.objects.get(pk=request.pk).status == Status.NEW
 
     # Moving to another department clears the old team and person.
-    request = request_assign(request=request, team=Team.objects.get(department__code="SAN",
-                                                                    code="bulk"))
+    request = request_assign(
+        request=request, team=Team.objects.get(department__code="SAN", code="bulk")
+    )
     assert (request.department.code, request.team.code, request.assignee) == ("SAN", "bulk", None)
     with pytest.raises(InvalidInput, match="already assigned"):
-        request_assign(request=request, team=Team.objects.get(department__code="SAN",
-                                                              code="bulk"))
+        request_assign(request=request, team=Team.objects.get(department__code="SAN", code="bulk"))
 
 
 def test_closed_requests_cannot_be_assigned() -> None:
@@ -247,8 +261,7 @@ def test_a_stale_form_is_told_to_reload_and_changes_nothing() -> None:
     seen_version = request.version
     request_acknowledge(request=request, expected_version=seen_version)
     with pytest.raises(StaleVersion, match="reload"):
-        request_transition(request=request, to_status=Status.CLOSED,
-                           expected_version=seen_version)
+        request_transition(request=request, to_status=Status.CLOSED, expected_version=seen_version)
     assert ServiceRequest.objects.get(pk=request.pk).status == Status.ACKNOWLEDGED
 
 

@@ -13,23 +13,41 @@ GOOD_KEY = "k" * 64
 
 
 def _load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
-                          "CIVICDESK_ENV"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CIVICDESK_ENV"}
+    }
     return subprocess.run(
         [sys.executable, "-c", "import civicdesk.settings"],
-        env={**clean, **env}, capture_output=True, text=True, timeout=60, check=False,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
-@pytest.mark.parametrize(("env", "complaint"), [
-    ({"ALLOWED_HOSTS": "311.example.gov", "DATABASE_URL": "postgres://x@db/c"},
-     "SECRET_KEY must be set"),
-    ({"SECRET_KEY": GOOD_KEY, "DATABASE_URL": "postgres://x@db/c"}, "ALLOWED_HOSTS must name"),
-    ({"SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "311.example.gov", "DEBUG": "true",
-      "DATABASE_URL": "postgres://x@db/c"}, "DEBUG must be off"),
-    ({"SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "311.example.gov"}, "DATABASE_URL must be set"),
-])
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        (
+            {"ALLOWED_HOSTS": "311.example.gov", "DATABASE_URL": "postgres://x@db/c"},
+            "SECRET_KEY must be set",
+        ),
+        ({"SECRET_KEY": GOOD_KEY, "DATABASE_URL": "postgres://x@db/c"}, "ALLOWED_HOSTS must name"),
+        (
+            {
+                "SECRET_KEY": GOOD_KEY,
+                "ALLOWED_HOSTS": "311.example.gov",
+                "DEBUG": "true",
+                "DATABASE_URL": "postgres://x@db/c",
+            },
+            "DEBUG must be off",
+        ),
+        ({"SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "311.example.gov"}, "DATABASE_URL must be set"),
+    ],
+)
 def test_production_refuses_insecure_settings(env: dict[str, str], complaint: str) -> None:
     result = _load_settings(CIVICDESK_ENV="production", **env)
     assert result.returncode != 0
@@ -38,17 +56,23 @@ def test_production_refuses_insecure_settings(env: dict[str, str], complaint: st
 
 
 def test_production_starts_with_secure_settings() -> None:
-    result = _load_settings(CIVICDESK_ENV="production", SECRET_KEY=GOOD_KEY,
-                            ALLOWED_HOSTS="311.example.gov",
-                            DATABASE_URL="postgres://x@db.example/c")
+    result = _load_settings(
+        CIVICDESK_ENV="production",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="311.example.gov",
+        DATABASE_URL="postgres://x@db.example/c",
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("env", "complaint"), [
-    ({"CIVICDESK_ENV": "staging"}, "CIVICDESK_ENV must be"),
-    ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
-    ({"CIVICDESK_REOPEN_WINDOW_DAYS": "two weeks"}, "must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"CIVICDESK_ENV": "staging"}, "CIVICDESK_ENV must be"),
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"CIVICDESK_REOPEN_WINDOW_DAYS": "two weeks"}, "must be a whole number"),
+    ],
+)
 def test_malformed_settings_are_named(env: dict[str, str], complaint: str) -> None:
     result = _load_settings(**env)
     assert result.returncode != 0 and complaint in result.stderr

@@ -162,6 +162,7 @@ class EventKind(models.TextChoices):
     REOPEN = "reopen", _("Reopened")
     ESCALATION = "escalation", _("Escalated as overdue")
     FOLLOW = "follow", _("Follower added")
+    MEDIA = "media", _("Photo added")
 
 
 class RequestEvent(models.Model):

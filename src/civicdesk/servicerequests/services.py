@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -39,6 +41,7 @@ from civicdesk.geo.services import route_resolve
 from civicdesk.geo.zones import Placement, place
 from civicdesk.notifications.services import PerLanguage, Recipient, notifications_queue
 
+from .media import image_clean
 from .models import (
     Channel,
     Contact,
@@ -770,9 +773,7 @@ def request_merge(
         known_phones = {p for p in on_root.values_list("phone", flat=True) if p}
         moved = [
             c
-            for c in Contact.objects.filter(following__request=dup).exclude(
-                following__request=root
-            )
+            for c in Contact.objects.filter(following__request=dup).exclude(following__request=root)
             if not (c.email and c.email in known_emails)
             and not (c.phone and c.phone in known_phones)
         ]
@@ -850,6 +851,43 @@ def request_reopen(
             actor_label="resident" if by_resident and actor is None else "",
             extra_fields=fields,
         )
+
+
+# --------------------------------------------------------------------------------------
+# Media
+
+
+def request_media_attach(
+    *,
+    request: ServiceRequest | int,
+    data: bytes,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> RequestMedia:
+    """Store a photo for a request, re-encoded without its metadata (see ``media.py``)."""
+    clean = image_clean(data)
+    with transaction.atomic():
+        current = _locked(request, None)
+        media = RequestMedia(
+            request=current, content_type=clean.content_type, size=len(clean.content)
+        )
+        # A random name: the uploader's file name is not kept (it can carry personal data).
+        media.file.save(
+            f"{secrets.token_hex(12)}.{clean.extension}", ContentFile(clean.content), save=False
+        )
+        media.save()
+        now = timezone.now()
+        _save(current, now)
+        _event(
+            current,
+            kind=EventKind.MEDIA,
+            at=now,
+            actor=actor,
+            actor_label=actor_label,
+            public=True,
+            data={"media_id": media.pk},
+        )
+        return media
 
 
 # --------------------------------------------------------------------------------------
