@@ -45,7 +45,7 @@ def image_clean(data: bytes, *, max_bytes: int | None = None) -> CleanImage:
             if probe.width * probe.height > MAX_PIXELS:
                 raise InvalidInput({"media": ["the image has too many pixels"]})
             probe.verify()
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except InvalidInput:
         raise
