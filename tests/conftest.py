@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import close_old_connections, connection
 from django_tasks_db.management.commands.db_worker import Worker
 
 from civicdesk.accounts.models import User
@@ -45,6 +46,19 @@ def _memory_sms(settings: Any) -> Iterator[None]:
     MemorySmsAdapter.outbox.clear()
     yield
     MemorySmsAdapter.outbox.clear()
+
+
+def _close_old_connections_outside_tests(**kwargs: Any) -> None:
+    # The job worker recycles connections between jobs; inside a test's transaction Django
+    # sees autocommit off and would drop the test's own connection (fatal on PostgreSQL).
+    if not connection.in_atomic_block:
+        close_old_connections(**kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _worker_keeps_test_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("django_tasks_db.management.commands.db_worker", "civicdesk.ops.jobs"):
+        monkeypatch.setattr(f"{module}.close_old_connections", _close_old_connections_outside_tests)
 
 
 def run_jobs() -> None:

@@ -80,7 +80,11 @@ def layer_load(
     seen: set[str] = set()
     for number, feature in enumerate(_geojson_features(data), start=1):
         where = f"feature {number}"
-        props = (feature or {}).get("properties") or {}
+        if not isinstance(feature, dict):
+            raise InvalidInput({where: ["is not a GeoJSON Feature object"]})
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            raise InvalidInput({where: ["its properties are not an object"]})
         code = str(props.get(code_property) or "").strip()
         if not code:
             raise InvalidInput({where: [f"has no {code_property!r} property"]})
@@ -95,7 +99,9 @@ def layer_load(
             raise InvalidInput(
                 {where: [f"expected a Polygon or MultiPolygon, got {geom.geom_type}"]}
             )
-        if geom.is_empty or not geom.is_valid:
+        if geom.is_empty:  # explain_validity() would call it "Valid Geometry"
+            raise InvalidInput({where: ["geometry is empty"]})
+        if not geom.is_valid:
             raise InvalidInput({where: [f"geometry is invalid: {explain_validity(geom)}"]})
         min_long, min_lat, max_long, max_lat = geom.bounds
         if not (-180 <= min_long <= max_long <= 180 and -90 <= min_lat <= max_lat <= 90):

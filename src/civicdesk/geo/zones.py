@@ -76,7 +76,8 @@ class ZoneIndex:
         ):
             if zone_role != role:
                 continue
-            mask = shapely.contains_xy(geom, longs, lats) & (result == 0)
+            # intersects, as in place(): a point on a boundary line belongs to the first zone.
+            mask = shapely.intersects_xy(geom, longs, lats) & (result == 0)
             result[mask] = zone_id
         return result
 

@@ -288,11 +288,13 @@ def _locations(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.nda
         pick = rng.integers(0, len(hot), n)
         lat = np.where(near, hot[pick, 0] + rng.normal(0, 0.004, n), lat)
         long = np.where(near, hot[pick, 1] + rng.normal(0, 0.005, n), long)
+        # Round before the check: rounding afterwards could push a point over the city line.
+        lat, long = lat.round(6), long.round(6)
         keep = index.inside_many(lat, long)
         lats.append(lat[keep])
         longs.append(long[keep])
         have += int(keep.sum())
-    return np.concatenate(lats)[:count].round(6), np.concatenate(longs)[:count].round(6)
+    return np.concatenate(lats)[:count], np.concatenate(longs)[:count]
 
 
 Event = tuple[float, str, bool, str, str, str, str, int | None]

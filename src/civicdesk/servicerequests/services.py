@@ -549,7 +549,7 @@ def _apply_status(
             request,
             kind="status_change",
             template="status_change",
-            status_label=str(Status(to_status).label),
+            status_label=Status(to_status).label,  # lazy: each message in its language
             note=note if note_public else "",
         )
     return request
