@@ -46,11 +46,10 @@ def epoch_adapter() -> Callable[[float | None], Any]:
     """
     utc = dt.UTC
     if connection.vendor == "sqlite":
+        epoch = dt.datetime(1970, 1, 1)  # naive UTC, as Django stores datetimes in SQLite
 
         def to_sqlite(value: float | None) -> Any:
-            if value is None:
-                return None
-            return str(dt.datetime.fromtimestamp(value, utc).replace(tzinfo=None))
+            return None if value is None else str(epoch + dt.timedelta(seconds=value))
 
         return to_sqlite
 
