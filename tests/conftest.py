@@ -22,7 +22,7 @@ from civicdesk.servicerequests.models import ServiceRequest
 from civicdesk.servicerequests.services import ContactInput, request_create
 
 # Points in the demo city of Prairie Falls.
-DOWNTOWN = (40.01346, -89.06441)  # council district 1, ward W03, Monday collection zone
+DOWNTOWN = (40.01346, -89.06441)  # council district 1, ward W03, Thursday collection zone
 EAST_SIDE = (40.01156, -88.94227)  # council district 3, ward W09, Tuesday collection zone
 OUTSIDE = (40.2, -89.5)  # farmland outside the city limits
 

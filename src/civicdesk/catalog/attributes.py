@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,7 +43,13 @@ def _one(value: Any, label: str) -> Any:
     values = _as_list(value)
     if len(values) != 1:
         raise ValueError(f"{label} takes one answer, got {len(values)}")
+    if not isinstance(values[0], str | int | float | Decimal | dt.date):
+        raise ValueError(f"expected text, got {type(values[0]).__name__}")
     return values[0]
+
+
+# Plain ASCII decimal notation only: Decimal() would also take "1_000" and other scripts' digits.
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 
 
 def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
@@ -58,8 +65,11 @@ def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
         raw = _one(value, "a number")
         if isinstance(raw, bool):
             raise ValueError("must be a number")
+        text = str(raw).strip()
+        if not _NUMBER_RE.match(text):
+            raise ValueError(f"{raw!r} is not a number")
         try:
-            number = Decimal(str(raw).strip())
+            number = Decimal(text)
         except InvalidOperation:
             raise ValueError(f"{raw!r} is not a number") from None
         if not number.is_finite() or not math.isfinite(float(number)):
@@ -146,7 +156,9 @@ def attribute_definition_check(*, datatype: str, values: Any, variable: bool = T
         raise InvalidInput({"values": ["must be a list"]})
     if is_list:
         keys = [v.get("key") if isinstance(v, dict) else None for v in values]
-        if len(values) < 1 or any(not k or not isinstance(k, str) for k in keys):
+        if not values:
+            raise InvalidInput({"values": [f"a {datatype} question needs at least one choice"]})
+        if any(not k or not isinstance(k, str) for k in keys):
             raise InvalidInput({"values": ["each choice needs a non-empty key and a name"]})
         if len(set(keys)) != len(keys):
             raise InvalidInput({"values": ["choice keys must be unique"]})

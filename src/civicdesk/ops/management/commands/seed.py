@@ -15,6 +15,10 @@ from civicdesk.servicerequests.models import ServiceRequest
 DEMO_REQUESTS = 5000
 
 
+def _requests(n: int) -> str:
+    return f"{n:,} request" + ("" if n == 1 else "s")
+
+
 class Command(BaseCommand):
     help = (
         "Load the demo city of Prairie Falls (departments, services, calendar, boundaries, "
@@ -44,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError("--requests must be zero or more")
         existing = ServiceRequest.objects.count()
         if options["if_empty"] and existing:
-            self.stdout.write(f"The database already holds {existing:,} requests; nothing to do.")
+            self.stdout.write(f"The database already holds {_requests(existing)}; nothing to do.")
             return
         summary = demo_city_load()
         self.stdout.write(
@@ -55,7 +59,7 @@ class Command(BaseCommand):
         if count is None:
             if existing:
                 self.stdout.write(
-                    f"The database already holds {existing:,} requests; none added "
+                    f"The database already holds {_requests(existing)}; none added "
                     "(use --requests N to add more)."
                 )
                 return
