@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "civicdesk.geo",
     "civicdesk.servicerequests",
     "civicdesk.notifications",
+    "civicdesk.open311",
     "civicdesk.ops",
 ]
 
@@ -180,6 +181,15 @@ CIVICDESK_DUPLICATE_RADIUS_M = env_int("CIVICDESK_DUPLICATE_RADIUS_M", 75)
 CIVICDESK_DUPLICATE_WINDOW_HOURS = env_int("CIVICDESK_DUPLICATE_WINDOW_HOURS", 72)
 # "Due soon" once less than this share of the service-level window is left (percent).
 CIVICDESK_DUE_SOON_PERCENT = env_int("CIVICDESK_DUE_SOON_PERCENT", 25)
+
+# --- Open311 ---------------------------------------------------------------------------
+CIVICDESK_JURISDICTION_ID = os.environ.get("CIVICDESK_JURISDICTION_ID", "prairiefalls.example")
+CIVICDESK_OPEN311_CONTACT = os.environ.get(
+    "CIVICDESK_OPEN311_CONTACT", "311 Open Data Team, 311@prairiefalls.example"
+)
+CIVICDESK_OPEN311_KEY_SERVICE = os.environ.get(
+    "CIVICDESK_OPEN311_KEY_SERVICE", "Ask the city's 311 team for an API key to post requests."
+)
 
 # --- Notifications --------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

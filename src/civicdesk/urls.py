@@ -1,9 +1,10 @@
 """URL map. The resident portal, staff console and Open311 API mount here as they arrive."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from civicdesk.ops import views as ops_views
+from civicdesk.servicerequests import views as media_views
 
 admin.site.site_header = "civicdesk administration"
 admin.site.site_title = "civicdesk"
@@ -13,4 +14,6 @@ urlpatterns = [
     path("", ops_views.home, name="home"),
     path("healthz", ops_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("open311/v2/", include("civicdesk.open311.urls")),
+    path("media/<path:name>", media_views.media_file, name="media"),
 ]

@@ -1,0 +1,285 @@
+"""Reads for the Open311 API. Requests are fetched as plain rows (``values()``), never model
+instances, and shaped into GeoReport v2 records by one function, ``request_records``.
+
+Privacy: a record carries no reporter name, email, phone, device or account id, and no
+internal note. Locations of services marked sensitive are coarsened (about 100 m, and the
+address to its block).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Max, Q, QuerySet
+
+from civicdesk.catalog.models import Service
+from civicdesk.geo.distance import bounding_box, distance_m
+from civicdesk.servicerequests.models import EventKind, RequestEvent, RequestMedia, ServiceRequest
+from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
+
+from .params import RequestQuery
+
+Record = dict[str, Any]
+
+_FIELDS = (
+    "id",
+    "public_id",
+    "status",
+    "status_notes",
+    "description",
+    "requested_at",
+    "updated_at",
+    "due_at",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "service__service_code",
+    "service__name",
+    "service__notice",
+    "service__sensitive_location",
+    "department__name",
+)
+_EXTENDED_FIELDS = (
+    "channel",
+    "priority",
+    "attributes",
+    "district__code",
+    "district__name",
+    "ward__code",
+    "ward__name",
+    "parent__public_id",
+    "department__code",
+    "closed_at",
+)
+_HOUSE_NUMBER = re.compile(r"^\s*(\d+)(\s+)")
+_STATUS_LABELS = {s.value: s.label for s in Status}
+
+
+def iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
+    """ISO 8601 with the city's offset: GeoReport v2 datetimes always carry a time zone."""
+    return value.astimezone(tz).isoformat(timespec="seconds") if value is not None else None
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _coarse_address(address: str) -> str:
+    match = _HOUSE_NUMBER.match(address)
+    if not match:
+        return address
+    block = int(match.group(1)) // 100 * 100
+    return f"{block} block of {address[match.end() :]}"
+
+
+def requests_filter(query: RequestQuery) -> QuerySet[ServiceRequest]:
+    qs = ServiceRequest.objects.all()
+    if query.ids is not None:
+        return qs.filter(public_id__in=query.ids)
+    if query.service_codes:
+        qs = qs.filter(service__service_code__in=query.service_codes)
+    if query.statuses:
+        qs = qs.filter(status__in=sorted(query.statuses))
+    if query.start:
+        qs = qs.filter(requested_at__gte=query.start)
+    if query.end:
+        qs = qs.filter(requested_at__lte=query.end)
+    if query.updated_after:
+        qs = qs.filter(updated_at__gt=query.updated_after)
+    if query.updated_before:
+        qs = qs.filter(updated_at__lt=query.updated_before)
+    if query.q:
+        qs = qs.filter(
+            Q(description__icontains=query.q)
+            | Q(address__icontains=query.q)
+            | Q(public_id=query.q)
+            | Q(service__name__icontains=query.q)
+        )
+    if query.bbox:
+        min_long, min_lat, max_long, max_lat = query.bbox
+        qs = qs.filter(lat__range=(min_lat, max_lat), long__range=(min_long, max_long))
+    if query.near:
+        lat, long, radius = query.near
+        lo_lat, lo_long, hi_lat, hi_long = bounding_box(lat, long, radius)
+        qs = qs.filter(lat__range=(lo_lat, hi_lat), long__range=(lo_long, hi_long))
+    if query.agency:
+        qs = qs.filter(
+            Q(department__code__iexact=query.agency) | Q(department__name__iexact=query.agency)
+        )
+    return qs
+
+
+def requests_page(query: RequestQuery) -> tuple[list[Record], int]:
+    """One page of matching requests as GeoReport v2 records, newest first, and the total."""
+    qs = requests_filter(query)
+    fields = _FIELDS + (_EXTENDED_FIELDS if query.extensions else ())
+    ordered = qs.order_by("-requested_at", "-id").values(*fields)
+    if query.near:
+        # The bounding box was the index-friendly prefilter; now the true circle.
+        lat, long, radius = query.near
+        rows = [
+            r
+            for r in ordered.iterator(chunk_size=2000)
+            if r["lat"] is not None and distance_m(lat, long, r["lat"], r["long"]) <= radius
+        ]
+        total = len(rows)
+        start = (query.page - 1) * query.page_size
+        rows = rows[start : start + query.page_size]
+    else:
+        total = qs.count()
+        start = (query.page - 1) * query.page_size
+        rows = list(ordered[start : start + query.page_size])
+    return request_records(rows, extensions=query.extensions), total
+
+
+def request_records(rows: list[dict[str, Any]], *, extensions: bool) -> list[Record]:
+    tz = _tz()
+    ids = [r["id"] for r in rows]
+    media = _media_urls(ids)
+    notes = _public_notes(ids, tz) if extensions else {}
+    records = []
+    for r in rows:
+        sensitive = r["service__sensitive_location"]
+        lat, long, address = r["lat"], r["long"], r["address"]
+        if sensitive:
+            lat = round(lat, 3) if lat is not None else None
+            long = round(long, 3) if long is not None else None
+            address = _coarse_address(address)
+        record: Record = {
+            "service_request_id": r["public_id"],
+            "status": "closed" if r["status"] in CLOSED_STATUSES else "open",
+            "status_notes": r["status_notes"] or None,
+            "service_name": r["service__name"],
+            "service_code": r["service__service_code"],
+            "description": r["description"] or None,
+            "agency_responsible": r["department__name"],
+            "service_notice": r["service__notice"] or None,
+            "requested_datetime": iso(r["requested_at"], tz),
+            "updated_datetime": iso(r["updated_at"], tz),
+            "expected_datetime": iso(r["due_at"], tz),
+            "address": address or None,
+            "address_id": (r["address_id"] or None) if not sensitive else None,
+            "zipcode": r["zipcode"] or None,
+            "lat": lat,
+            "long": long,
+            "media_url": media.get(r["id"]),
+        }
+        if extensions:
+            record["extended_attributes"] = {
+                "channel": r["channel"],
+                "detailed_status": r["status"],
+                "detailed_status_label": str(_STATUS_LABELS[r["status"]]),
+                "priority": r["priority"],
+                "agency_code": r["department__code"],
+                "council_district": r["district__code"],
+                "council_district_name": r["district__name"],
+                "ward": r["ward__code"],
+                "ward_name": r["ward__name"],
+                "duplicate": r["status"] == Status.DUPLICATE,
+                "parent_service_request_id": r["parent__public_id"],
+                "closed_datetime": iso(r["closed_at"], tz),
+                "attributes": [{"code": k, "value": v} for k, v in (r["attributes"] or {}).items()],
+            }
+            record["notes"] = notes.get(r["id"], [])
+        records.append(record)
+    return records
+
+
+def media_public_url(file_name: str) -> str:
+    base = settings.CIVICDESK_PUBLIC_URL.rstrip("/")
+    return f"{base}/{settings.MEDIA_URL.strip('/')}/{file_name}"
+
+
+def _media_urls(ids: list[int]) -> dict[int, str]:
+    urls: dict[int, str] = {}
+    if not ids:
+        return urls
+    for request_id, file_name, url in (
+        RequestMedia.objects.filter(request_id__in=ids)
+        .order_by("id")
+        .values_list("request_id", "file", "url")
+    ):
+        if request_id not in urls:
+            urls[request_id] = media_public_url(file_name) if file_name else url
+    return urls
+
+
+_NOTE_SUMMARY: dict[str, str] = {
+    EventKind.CREATED: "Request received",
+    EventKind.STATUS_CHANGE: "Status changed",
+    EventKind.PUBLIC_NOTE: "Note",
+    EventKind.MERGE: "Merged as a duplicate",
+    EventKind.REOPEN: "Reopened",
+    EventKind.MEDIA: "Photo added",
+}
+
+
+def _public_notes(ids: list[int], tz: ZoneInfo) -> dict[int, list[Record]]:
+    notes: dict[int, list[Record]] = {}
+    if not ids:
+        return notes
+    events = (
+        RequestEvent.objects.filter(request_id__in=ids, public=True)
+        .order_by("created_at", "id")
+        .values_list("request_id", "created_at", "kind", "to_status", "note")
+    )
+    for request_id, created_at, kind, to_status, note in events:
+        summary = _NOTE_SUMMARY.get(kind, str(kind))
+        if kind == EventKind.STATUS_CHANGE and to_status:
+            summary = f"Status changed to {_STATUS_LABELS.get(to_status, to_status)}"
+        notes.setdefault(request_id, []).append(
+            {
+                "datetime": iso(created_at, tz),
+                "summary": summary,
+                "type": kind,
+                "description": note or None,
+            }
+        )
+    return notes
+
+
+def services_list() -> list[Record]:
+    services = Service.objects.filter(active=True).order_by("group", "name")
+    with_questions = set(
+        Service.objects.filter(active=True, attributes__variable=True).values_list("id", flat=True)
+    )
+    return [
+        {
+            "service_code": s.service_code,
+            "service_name": s.name,
+            "description": s.description or None,
+            "metadata": s.id in with_questions,
+            "type": "realtime",
+            "keywords": ", ".join(str(k) for k in s.keywords) or None,
+            "group": s.group or None,
+        }
+        for s in services
+    ]
+
+
+def service_definition(service: Service) -> Record:
+    attributes = []
+    for a in service.attributes.all().order_by("order", "code"):
+        attributes.append(
+            {
+                "variable": a.variable,
+                "code": a.code,
+                "datatype": a.datatype,
+                "required": a.required,
+                "datatype_description": a.help_text or None,
+                "order": a.order,
+                "description": a.label,
+                "values": [{"key": str(v["key"]), "name": v["name"]} for v in a.values],
+            }
+        )
+    return {"service_code": service.service_code, "attributes": attributes}
+
+
+def catalogue_changed_at() -> dt.datetime | None:
+    return Service.objects.aggregate(m=Max("updated_at"))["m"]
