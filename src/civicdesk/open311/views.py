@@ -84,7 +84,9 @@ def open311_view(*methods: str) -> Callable[[View], View]:
             except NotFound as exc:
                 return render.errors(fmt, 404, [exc.message])
             except InvalidInput as exc:
-                return render.errors(fmt, 400, _field_messages(exc))
+                # GeoReport v2: an unknown service_code is an unknown resource.
+                status = 404 if exc.code == "unknown_service" else 400
+                return render.errors(fmt, status, _field_messages(exc))
             except CivicdeskError as exc:
                 return render.errors(fmt, 400, [exc.message])
 
@@ -251,19 +253,22 @@ def _post_request(request: HttpRequest, fmt: str) -> HttpResponse:
             account_id=account_id,
         )
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-    return render.document(
+    # Every service is realtime, so the body carries the id (the specification allows an id
+    # or a token, not both); the token is offered in a header for clients that poll tokens.
+    response = render.document(
         fmt,
         "service_requests",
         [
             {
                 "service_request_id": created.public_id,
-                "token": submission.token,
                 "service_notice": created.service.notice or None,
                 "account_id": account_id or None,
             }
         ],
         status=201,
     )
+    response["X-Open311-Token"] = submission.token
+    return response
 
 
 def unknown(request: HttpRequest, path: str = "") -> HttpResponse:
