@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "civicdesk.servicerequests",
     "civicdesk.notifications",
     "civicdesk.open311",
+    "civicdesk.portal",
+    "civicdesk.console",
     "civicdesk.ops",
 ]
 
@@ -109,12 +111,13 @@ MIDDLEWARE = [
 ROOT_URLCONF = "civicdesk.urls"
 WSGI_APPLICATION = "civicdesk.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/staff/login/"
+LOGIN_REDIRECT_URL = "/staff/"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -122,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "civicdesk.ops.context_processors.site",
             ],
         },
     },
@@ -190,6 +194,16 @@ CIVICDESK_OPEN311_CONTACT = os.environ.get(
 CIVICDESK_OPEN311_KEY_SERVICE = os.environ.get(
     "CIVICDESK_OPEN311_KEY_SERVICE", "Ask the city's 311 team for an API key to post requests."
 )
+
+# --- Maps ------------------------------------------------------------------------------
+# Map tiles come from the city's tile server (the library itself is vendored).
+CIVICDESK_MAP_TILE_URL = os.environ.get(
+    "CIVICDESK_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)
+CIVICDESK_MAP_ATTRIBUTION = os.environ.get(
+    "CIVICDESK_MAP_ATTRIBUTION", "© OpenStreetMap contributors"
+)
+CIVICDESK_MAP_CENTER = os.environ.get("CIVICDESK_MAP_CENTER", "40.0,-89.0")
 
 # --- Notifications --------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

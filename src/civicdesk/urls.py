@@ -11,7 +11,9 @@ admin.site.site_title = "civicdesk"
 admin.site.index_title = "311 program configuration"
 
 urlpatterns = [
-    path("", ops_views.home, name="home"),
+    path("", include("civicdesk.portal.urls")),
+    path("staff/", include("civicdesk.console.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("open311/v2/", include("civicdesk.open311.urls")),

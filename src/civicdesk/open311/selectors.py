@@ -9,7 +9,6 @@ address to its block).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from django.db.models import Max, Q, QuerySet
 from civicdesk.catalog.models import Service
 from civicdesk.geo.distance import bounding_box, distance_m
 from civicdesk.servicerequests.models import EventKind, RequestEvent, RequestMedia, ServiceRequest
+from civicdesk.servicerequests.selectors import public_address, public_point
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
 from .params import RequestQuery
@@ -57,7 +57,6 @@ _EXTENDED_FIELDS = (
     "department__code",
     "closed_at",
 )
-_HOUSE_NUMBER = re.compile(r"^\s*(\d+)(\s+)")
 _STATUS_LABELS = {s.value: s.label for s in Status}
 
 
@@ -68,14 +67,6 @@ def iso(value: dt.datetime | None, tz: ZoneInfo) -> str | None:
 
 def _tz() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
-
-
-def _coarse_address(address: str) -> str:
-    match = _HOUSE_NUMBER.match(address)
-    if not match:
-        return address
-    block = int(match.group(1)) // 100 * 100
-    return f"{block} block of {address[match.end() :]}"
 
 
 def requests_filter(query: RequestQuery) -> QuerySet[ServiceRequest]:
@@ -146,11 +137,8 @@ def request_records(rows: list[dict[str, Any]], *, extensions: bool) -> list[Rec
     records = []
     for r in rows:
         sensitive = r["service__sensitive_location"]
-        lat, long, address = r["lat"], r["long"], r["address"]
-        if sensitive:
-            lat = round(lat, 3) if lat is not None else None
-            long = round(long, 3) if long is not None else None
-            address = _coarse_address(address)
+        lat, long = public_point(r["lat"], r["long"], sensitive=sensitive) or (None, None)
+        address = public_address(r["address"], sensitive=sensitive)
         record: Record = {
             "service_request_id": r["public_id"],
             "status": "closed" if r["status"] in CLOSED_STATUSES else "open",

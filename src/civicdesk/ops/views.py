@@ -1,31 +1,10 @@
-"""Operational pages: the landing page of an installation and the health check."""
+"""Operational endpoints: the health check."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-
-from civicdesk.catalog.models import Service
-from civicdesk.servicerequests.models import ServiceRequest
-from civicdesk.servicerequests.statuses import OPEN_STATUSES
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "ops/home.html",
-        {
-            "city": settings.CIVICDESK_CITY_NAME,
-            "services": Service.objects.filter(active=True).count(),
-            "open_requests": ServiceRequest.objects.filter(
-                status__in=sorted(OPEN_STATUSES)
-            ).count(),
-        },
-    )
 
 
 @require_GET

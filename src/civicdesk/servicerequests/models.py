@@ -190,6 +190,10 @@ class RequestEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.request_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def to_status_label(self) -> str:
+        return str(Status(self.to_status).label) if self.to_status else ""
+
 
 class Follower(models.Model):
     request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="followers")

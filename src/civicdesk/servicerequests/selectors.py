@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,6 +32,32 @@ def request_get(public_id: str) -> ServiceRequest:
 def request_timeline(request: ServiceRequest, *, public_only: bool) -> QuerySet[RequestEvent]:
     events = RequestEvent.objects.filter(request=request).select_related("actor")
     return events.filter(public=True) if public_only else events
+
+
+_HOUSE_NUMBER = re.compile(r"^\s*(\d+)(\s+)")
+COARSE_DIGITS = 3  # about 100 m
+
+
+def public_address(address: str, *, sensitive: bool) -> str:
+    """The address as the public may see it: for sensitive services, only its block."""
+    if not sensitive:
+        return address
+    match = _HOUSE_NUMBER.match(address)
+    if not match:
+        return address
+    block = int(match.group(1)) // 100 * 100
+    return f"{block} block of {address[match.end() :]}"
+
+
+def public_point(
+    lat: float | None, long: float | None, *, sensitive: bool
+) -> tuple[float, float] | None:
+    """The location as the public may see it: for sensitive services, rounded to ~100 m."""
+    if lat is None or long is None:
+        return None
+    if sensitive:
+        return round(lat, COARSE_DIGITS), round(long, COARSE_DIGITS)
+    return lat, long
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The staff console: queues, request detail and actions, phone intake, knowledge base."""

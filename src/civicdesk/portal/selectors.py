@@ -1,0 +1,146 @@
+"""Reads for the resident portal: finding services, the public view of a request, and the
+list of recent requests. Nothing here returns a reporter's contact details or an internal
+note."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from civicdesk.catalog.models import Service
+from civicdesk.catalog.service_levels import SlaState, sla_state
+from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
+from civicdesk.servicerequests.selectors import public_point
+from civicdesk.servicerequests.statuses import CLOSED_STATUSES, OPEN_STATUSES
+
+PAGE_SIZE = 25
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, so "arbol" finds "árbol" and "bache" finds "Bache"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _haystack(service: Service) -> str:
+    parts = [
+        service.service_code.replace("-", " "),
+        service.name,
+        service.description,
+        service.group,
+        " ".join(str(k) for k in service.keywords),
+    ]
+    for texts in (service.translations or {}).values():
+        parts.extend(str(v) for v in texts.values())
+    return _fold(" ".join(parts))
+
+
+def services_search(query: str) -> list[Service]:
+    """Active services matching every word of ``query`` in any language, best first."""
+    words = [w for w in _fold(query).split() if len(w) > 1]
+    if not words:
+        return []
+    scored = []
+    for service in Service.objects.filter(active=True):
+        haystack = _haystack(service)
+        if all(w in haystack for w in words):
+            names = _fold(
+                " ".join(
+                    [service.name]
+                    + [str(t.get("name", "")) for t in (service.translations or {}).values()]
+                )
+            )
+            scored.append((sum(w in names for w in words), service))
+    scored.sort(key=lambda pair: (-pair[0], pair[1].name))
+    return [service for _, service in scored]
+
+
+def services_by_group(language: str) -> OrderedDict[str, list[Service]]:
+    groups: OrderedDict[str, list[Service]] = OrderedDict()
+    for service in Service.objects.filter(active=True).order_by("group", "name"):
+        groups.setdefault(service.localized("group", language) or "", []).append(service)
+    return groups
+
+
+@dataclass(frozen=True)
+class PublicRequest:
+    request: ServiceRequest
+    sla: SlaState
+    events: list[RequestEvent]
+    media_urls: list[str]
+
+
+def public_request(public_id: str) -> ServiceRequest | None:
+    return (
+        ServiceRequest.objects.select_related("service", "department", "district", "ward", "parent")
+        .filter(public_id=public_id.strip())
+        .first()
+    )
+
+
+def public_request_view(request: ServiceRequest) -> PublicRequest:
+    from civicdesk.open311.selectors import media_public_url
+
+    events = list(
+        RequestEvent.objects.filter(request=request, public=True).order_by("created_at", "id")
+    )
+    media = [media_public_url(str(m.file.name)) if m.file else m.url for m in request.media.all()]
+    state = sla_state(
+        requested_at=request.requested_at,
+        due_at=request.due_at,
+        closed_at=request.closed_at,
+        now=timezone.now(),
+    )
+    return PublicRequest(request, state, events, media)
+
+
+def can_reopen(request: ServiceRequest) -> bool:
+    if request.status not in CLOSED_STATUSES or request.closed_at is None:
+        return False
+    days = request.service.reopen_window_days or settings.CIVICDESK_REOPEN_WINDOW_DAYS
+    return timezone.now() <= request.closed_at + dt.timedelta(days=days)
+
+
+def recent_requests(filters: dict[str, Any], page: int) -> tuple[Page[Any], list[dict[str, Any]]]:
+    """A page of recent requests for the public list and map, newest first."""
+    qs: QuerySet[ServiceRequest] = ServiceRequest.objects.all()
+    if filters.get("service"):
+        qs = qs.filter(service__service_code=filters["service"])
+    if filters.get("status") == "open":
+        qs = qs.filter(status__in=sorted(OPEN_STATUSES))
+    elif filters.get("status") == "closed":
+        qs = qs.filter(status__in=sorted(CLOSED_STATUSES))
+    if filters.get("district"):
+        qs = qs.filter(district__code=filters["district"])
+    if filters.get("since"):
+        qs = qs.filter(requested_at__date__gte=filters["since"])
+    if filters.get("until"):
+        qs = qs.filter(requested_at__date__lte=filters["until"])
+    rows = qs.order_by("-requested_at", "-id").values(
+        "public_id",
+        "status",
+        "requested_at",
+        "address",
+        "lat",
+        "long",
+        "service__name",
+        "service__translations",
+        "service__sensitive_location",
+        "district__name",
+    )
+    paginator = Paginator(rows, PAGE_SIZE)
+    page_obj = paginator.get_page(page)
+    points = []
+    for row in page_obj.object_list:
+        point = public_point(row["lat"], row["long"], sensitive=row["service__sensitive_location"])
+        if point is not None:
+            points.append({"id": row["public_id"], "lat": point[0], "long": point[1]})
+    return page_obj, points
