@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-pg lint typecheck pytest bench messages clean
+.PHONY: install browser-deps run test test-pg lint typecheck pytest bench messages clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "civicdesk needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Browser tests use Debian's chromium (never a browser download) and axe-core from npm.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -f $(AXE) || npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 run: install
 	$(BIN)/civicdesk migrate --noinput -v0
@@ -34,13 +42,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install browser-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
 # The same suite on PostgreSQL; DATABASE_URL must name a server (see .ci/run).
-test-pg: install
+test-pg: install browser-deps
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL=postgres://user@host:5432/name"; exit 2)
 	$(BIN)/pytest -q
 

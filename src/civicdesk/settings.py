@@ -228,6 +228,7 @@ USE_TZ = True
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]  # the shared stylesheet, scripts and vendored libraries
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))

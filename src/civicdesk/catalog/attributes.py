@@ -12,6 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from civicdesk.errors import InvalidInput
 
@@ -42,9 +43,11 @@ def _as_list(value: Any) -> list[Any]:
 def _one(value: Any, label: str) -> Any:
     values = _as_list(value)
     if len(values) != 1:
-        raise ValueError(f"{label} takes one answer, got {len(values)}")
+        raise ValueError(
+            _("%(label)s takes one answer, got %(n)s") % {"label": label, "n": len(values)}
+        )
     if not isinstance(values[0], str | int | float | Decimal | dt.date):
-        raise ValueError(f"expected text, got {type(values[0]).__name__}")
+        raise ValueError(_("expected text, got %(kind)s") % {"kind": type(values[0]).__name__})
     return values[0]
 
 
@@ -52,31 +55,41 @@ def _one(value: Any, label: str) -> Any:
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 
 
+def _not_a_choice(key: str, allowed: list[str]) -> str:
+    return _("%(value)r is not one of the choices (%(choices)s)") % {
+        "value": key,
+        "choices": ", ".join(allowed),
+    }
+
+
 def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
     """One answer, checked and normalised to its datatype; ``ValueError`` says why not."""
     datatype = attribute.datatype
     if datatype in (Datatype.STRING, Datatype.TEXT):
-        text = str(_one(value, "this question")).strip()
+        text = str(_one(value, _("this question"))).strip()
         limit = MAX_STRING_LENGTH if datatype == Datatype.STRING else MAX_TEXT_LENGTH
         if len(text) > limit:
-            raise ValueError(f"must be at most {limit} characters (got {len(text)})")
+            raise ValueError(
+                _("must be at most %(limit)s characters (got %(n)s)")
+                % {"limit": limit, "n": len(text)}
+            )
         return text
     if datatype == Datatype.NUMBER:
-        raw = _one(value, "a number")
+        raw = _one(value, _("a number"))
         if isinstance(raw, bool):
-            raise ValueError("must be a number")
+            raise ValueError(_("must be a number"))
         text = str(raw).strip()
         if not _NUMBER_RE.match(text):
-            raise ValueError(f"{raw!r} is not a number")
+            raise ValueError(_("%(value)r is not a number") % {"value": raw})
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"{raw!r} is not a number") from None
+            raise ValueError(_("%(value)r is not a number") % {"value": raw}) from None
         if not number.is_finite() or not math.isfinite(float(number)):
-            raise ValueError(f"{raw!r} is not a finite number")
+            raise ValueError(_("%(value)r is not a finite number") % {"value": raw})
         return int(number) if number == number.to_integral_value() else float(number)
     if datatype == Datatype.DATETIME:
-        raw = _one(value, "a date and time")
+        raw = _one(value, _("a date and time"))
         if isinstance(raw, dt.datetime):
             moment: dt.datetime | None = raw
         else:
@@ -89,7 +102,8 @@ def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
                     day = dt.date.fromisoformat(str(raw).strip())
                 except ValueError:
                     raise ValueError(
-                        f"{raw!r} is not a date and time (use ISO 8601, e.g. 2026-05-01T14:30)"
+                        _("%(value)r is not a date and time (use ISO 8601, e.g. 2026-05-01T14:30)")
+                        % {"value": raw}
                     ) from None
                 moment = dt.datetime.combine(day, dt.time())
         assert moment is not None
@@ -98,16 +112,16 @@ def answer_clean(attribute: ServiceAttribute, value: Any) -> Answer:
         return moment.isoformat()
     allowed = [str(v["key"]) for v in attribute.values]
     if datatype == Datatype.SINGLEVALUELIST:
-        key = str(_one(value, "this question")).strip()
+        key = str(_one(value, _("this question"))).strip()
         if key not in allowed:
-            raise ValueError(f"{key!r} is not one of the choices ({', '.join(allowed)})")
+            raise ValueError(_not_a_choice(key, allowed))
         return key
     if datatype == Datatype.MULTIVALUELIST:
         keys: list[str] = []
         for item in _as_list(value):
             key = str(item).strip()
             if key not in allowed:
-                raise ValueError(f"{key!r} is not one of the choices ({', '.join(allowed)})")
+                raise ValueError(_not_a_choice(key, allowed))
             if key not in keys:
                 keys.append(key)
         return keys
@@ -131,12 +145,12 @@ def answers_clean(
     cleaned: dict[str, Answer] = {}
     for code in raw:
         if code not in questions and code not in informational:
-            errors[f"attribute[{code}]"] = ["this service has no such question"]
+            errors[f"attribute[{code}]"] = [_("this service has no such question")]
     for code, attribute in questions.items():
         value = raw.get(code)
         if _blank(value):
             if attribute.required:
-                errors[f"attribute[{code}]"] = [f"an answer is required ({attribute.label})"]
+                errors[f"attribute[{code}]"] = [_("an answer is required")]
             continue
         try:
             cleaned[code] = answer_clean(attribute, value)

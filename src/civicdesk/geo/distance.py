@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from django.utils.translation import gettext as _
+
 EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -31,8 +33,14 @@ def coordinates_check(lat: object, long: object) -> tuple[float, float]:
         try:
             value = float(str(raw).strip())
         except ValueError:
-            raise ValueError(f"{name}: {raw!r} is not a number") from None
+            raise ValueError(
+                f"{name}: " + _("%(value)r is not a number") % {"value": raw}
+            ) from None
         if not math.isfinite(value) or abs(value) > limit:
-            raise ValueError(f"{name}: {raw!r} is outside -{limit:g}..{limit:g}")
+            raise ValueError(
+                f"{name}: "
+                + _("%(value)r is outside -%(limit)s..%(limit)s")
+                % {"value": raw, "limit": f"{limit:g}"}
+            )
         values.append(value)
     return values[0], values[1]

@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from civicdesk.errors import InvalidInput
@@ -34,16 +35,21 @@ def image_clean(data: bytes, *, max_bytes: int | None = None) -> CleanImage:
     """Check an uploaded photo and return it re-encoded without metadata."""
     limit = max_bytes or settings.CIVICDESK_MAX_UPLOAD_BYTES
     if not data:
-        raise InvalidInput({"media": ["the file is empty"]})
+        raise InvalidInput({"media": [_("the file is empty")]})
     if len(data) > limit:
         raise InvalidInput(
-            {"media": [f"the file is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB"]}
+            {
+                "media": [
+                    _("the file is %(size)s MB; the limit is %(limit)s MB")
+                    % {"size": f"{len(data) / 1e6:.1f}", "limit": f"{limit / 1e6:.0f}"}
+                ]
+            }
         )
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format or ""
             if probe.width * probe.height > MAX_PIXELS:
-                raise InvalidInput({"media": ["the image has too many pixels"]})
+                raise InvalidInput({"media": [_("the image has too many pixels")]})
             probe.verify()
         image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
@@ -51,11 +57,15 @@ def image_clean(data: bytes, *, max_bytes: int | None = None) -> CleanImage:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise InvalidInput(
-            {"media": ["the file is not a photo (JPEG, PNG, WebP or GIF)"]}
+            {"media": [_("the file is not a photo (JPEG, PNG, WebP or GIF)")]}
         ) from None
     if kind not in ALLOWED_FORMATS:
         raise InvalidInput(
-            {"media": [f"{kind or 'this'} images are not accepted; send JPEG or PNG"]}
+            {
+                "media": [
+                    _("%(kind)s images are not accepted; send JPEG or PNG") % {"kind": kind or "?"}
+                ]
+            }
         )
     extension, content_type = ALLOWED_FORMATS[kind]
     image = ImageOps.exif_transpose(image)  # keep the photo upright once EXIF is gone

@@ -24,6 +24,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from civicdesk.accounts.models import STAFF_ROLES, Role, User
 from civicdesk.catalog.attributes import answers_clean
@@ -89,21 +90,25 @@ def _contact_clean(contact: ContactInput, errors: dict[str, list[str]]) -> Conta
     phone = contact.phone.strip()
     language = (contact.preferred_language or settings.LANGUAGE_CODE).split("-")[0].lower()
     if len(name) > 200:
-        errors.setdefault("name", []).append("must be at most 200 characters")
+        errors.setdefault("name", []).append(_("must be at most 200 characters"))
     if email:
         try:
             validate_email(email)
         except ValidationError:
-            errors.setdefault("email", []).append(f"{contact.email!r} is not an email address")
+            errors.setdefault("email", []).append(
+                _("%(value)r is not an email address") % {"value": contact.email}
+            )
     if phone and (not _PHONE_RE.match(phone) or sum(c.isdigit() for c in phone) < 7):
-        errors.setdefault("phone", []).append(f"{contact.phone!r} is not a phone number")
+        errors.setdefault("phone", []).append(
+            _("%(value)r is not a phone number") % {"value": contact.phone}
+        )
     if language not in dict(settings.LANGUAGES):
-        supported = ", ".join(code for code, _ in settings.LANGUAGES)
+        supported = ", ".join(code for code, _name in settings.LANGUAGES)
         errors.setdefault("preferred_language", []).append(
             f"{contact.preferred_language!r} is not offered (choose {supported})"
         )
     if contact.sms_opt_in and not phone:
-        errors.setdefault("phone", []).append("a phone number is needed for text messages")
+        errors.setdefault("phone", []).append(_("a phone number is needed for text messages"))
     return ContactInput(name, email, phone, language, contact.sms_opt_in)
 
 
@@ -188,7 +193,10 @@ def _notify(
         context={
             "public_id": request.public_id,
             "service_name": PerLanguage(
-                {code: request.service.localized("name", code) for code, _ in settings.LANGUAGES}
+                {
+                    code: request.service.localized("name", code)
+                    for code, _name in settings.LANGUAGES
+                }
             ),
             "city_name": settings.CIVICDESK_CITY_NAME,
             "track_url": _track_url(request),
@@ -257,9 +265,16 @@ def _save(request: ServiceRequest, now: dt.datetime, *fields: str) -> None:
 def _note_clean(note: str, *, required: bool = False) -> str:
     note = (note or "").strip()
     if required and not note:
-        raise InvalidInput({"note": ["a note is required"]})
+        raise InvalidInput({"note": [_("a note is required")]})
     if len(note) > MAX_NOTE:
-        raise InvalidInput({"note": [f"must be at most {MAX_NOTE} characters (got {len(note)})"]})
+        raise InvalidInput(
+            {
+                "note": [
+                    _("must be at most %(limit)s characters (got %(n)s)")
+                    % {"limit": MAX_NOTE, "n": len(note)}
+                ]
+            }
+        )
     return note
 
 
@@ -295,19 +310,32 @@ def request_create(
     service = Service.objects.filter(service_code=str(service_code or "").strip()).first()
     if service is None:
         raise InvalidInput(
-            {"service_code": [f"{service_code!r} is not a service of this city"]},
+            {
+                "service_code": [
+                    _("%(value)r is not a service of this city") % {"value": service_code}
+                ]
+            },
             code="unknown_service",
         )
     if not service.active:
         raise InvalidInput(
-            {"service_code": [f"{service.name} requests are no longer taken"]},
+            {
+                "service_code": [
+                    _("%(service)s requests are no longer taken") % {"service": service.name}
+                ]
+            },
             code="unknown_service",
         )
     if channel not in Channel.values:
         errors["channel"] = [f"{channel!r} is not a channel ({', '.join(Channel.values)})"]
     if service.emergency and channel not in (Channel.PHONE, Channel.STAFF, Channel.WALK_IN):
         raise InvalidInput(
-            {"service_code": [service.notice or f"{service.name} is an emergency: call 911."]},
+            {
+                "service_code": [
+                    service.notice
+                    or _("%(service)s is an emergency: call 911.") % {"service": service.name}
+                ]
+            },
             code="emergency_service",
         )
     if priority not in Priority.values:
@@ -325,7 +353,7 @@ def request_create(
         (zipcode or "").strip(),
     )
     if len(address) > 255:
-        errors["address_string"] = ["must be at most 255 characters"]
+        errors["address_string"] = [_("must be at most 255 characters")]
     if len(address_id) > 64:
         errors["address_id"] = ["must be at most 64 characters"]
     if len(zipcode) > 16:
@@ -334,15 +362,15 @@ def request_create(
     has_long = long is not None and str(long).strip() != ""
     point: tuple[float, float] | None = None
     if has_lat != has_long:
-        errors["lat" if not has_lat else "long"] = ["latitude and longitude go together"]
+        errors["lat" if not has_lat else "long"] = [_("latitude and longitude go together")]
     elif has_lat:
         try:
             point = coordinates_check(lat, long)
         except ValueError as exc:
-            field, _, message = str(exc).partition(": ")
+            field, _sep, message = str(exc).partition(": ")
             errors[field] = [message]
     if point is None and not address and not address_id and not (set(errors) & {"lat", "long"}):
-        errors["location"] = ["give a location: lat and long, an address, or an address id"]
+        errors["location"] = [_("give a location: lat and long, an address, or an address id")]
 
     contact = _contact_clean(contact or ContactInput(), errors)
     if service.contact_required and not (contact.email or contact.phone):
@@ -935,11 +963,11 @@ def request_unfollow(*, request: ServiceRequest | int, email: str = "", phone: s
     """Stop updates to this email address or phone number; returns how many were removed."""
     email, phone = email.strip().lower(), phone.strip()
     if not email and not phone:
-        raise InvalidInput({"email": ["give the email address or phone number that follows"]})
+        raise InvalidInput({"email": [_("give the email address or phone number that follows")]})
     pk = request.pk if isinstance(request, ServiceRequest) else request
     followers = Follower.objects.filter(request_id=pk)
     matched = followers.filter(contact__email=email) if email else followers.none()
     if phone:
         matched = matched | followers.filter(contact__phone=phone)
-    removed, _ = matched.delete()
+    removed, _by_model = matched.delete()
     return removed
