@@ -156,6 +156,8 @@ class ReportForm(forms.Form):
             "preferred_language": None,
         }
         for field, messages in error.field_errors.items():
+            if field == "location":  # the API's wording names lat/long; residents see a map
+                messages = [str(_("Type an address, or choose the place on the map."))]
             target: str | None = field
             if field.startswith("attribute[") and field.endswith("]"):
                 target = attribute_field_name(field[len("attribute[") : -1])
