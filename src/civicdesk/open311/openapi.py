@@ -351,6 +351,18 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
         ),
         "/open311/v2/tokens/{token}.xml": _xml("A token", [token_param, JURISDICTION], "404"),
     }
+    # XML is the specification's required format, for posts too: the same form, XML answers.
+    paths["/open311/v2/requests.xml"]["post"] = {
+        "summary": "Report a service request (XML)",
+        "requestBody": paths["/open311/v2/requests.json"]["post"]["requestBody"],
+        "responses": {
+            code: {
+                "description": "Created (XML)" if code == "201" else "Error list (XML)",
+                "content": {"text/xml": {"schema": {"type": "string"}}},
+            }
+            for code in ("201", "400", "403", "404", "429")
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {

@@ -26,6 +26,7 @@ MAX_PAGE_SIZE = 1000
 MAX_IDS = 1000
 MAX_RADIUS_M = 50_000
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+REQUEST_ID_RE = _ID_RE
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -50,7 +51,10 @@ class RequestQuery:
 
 def _get(args: Mapping[str, str], name: str) -> str:
     # An empty argument is the same as an absent one (GeoReport v2).
-    return (args.get(name) or "").strip()
+    value = (args.get(name) or "").strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500
+        raise InvalidInput({name: ["must not contain NUL characters"]})
+    return value
 
 
 def _list(raw: str) -> list[str]:
@@ -85,7 +89,9 @@ def _int(args: Mapping[str, str], name: str, default: int, low: int, high: int) 
     raw = _get(args, name)
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only ("²".isdigit() is true but int() refuses it); a short string also
+    # keeps int() clear of its 4,300-digit limit.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or not low <= int(raw) <= high:
         raise InvalidInput({name: [f"must be a whole number from {low} to {high}, not {raw!r}"]})
     return int(raw)
 

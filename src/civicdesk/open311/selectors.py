@@ -9,6 +9,7 @@ address to its block).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from django.db.models import Max, Q, QuerySet
 from civicdesk.catalog.models import Service
 from civicdesk.geo.distance import bounding_box, distance_m
 from civicdesk.servicerequests.models import EventKind, RequestEvent, RequestMedia, ServiceRequest
-from civicdesk.servicerequests.selectors import public_address, public_point
+from civicdesk.servicerequests.selectors import COARSE_DIGITS, public_address, public_point
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
 from .params import RequestQuery
@@ -69,6 +70,23 @@ def _tz() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def _in_box(min_lat: float, min_long: float, max_lat: float, max_long: float) -> Q:
+    """Requests shown inside the box. A sensitive request is matched where it is shown (its
+    coarse point), else ever smaller boxes or circles would find its exact spot."""
+    exact = Q(lat__range=(min_lat, max_lat), long__range=(min_long, max_long))
+    # round(x, d) is in [lo, hi] when x is in [ceil_d(lo) - half, floor_d(hi) + half).
+    scale, half = 10**COARSE_DIGITS, 0.5 / 10**COARSE_DIGITS
+
+    def span(lo: float, hi: float) -> tuple[float, float]:
+        first = math.ceil(lo * scale - 1e-6) / scale  # the first grid point at or above lo
+        last = math.floor(hi * scale + 1e-6) / scale
+        return first - half, last + half
+
+    (lat_lo, lat_hi), (long_lo, long_hi) = span(min_lat, max_lat), span(min_long, max_long)
+    coarse = Q(lat__gte=lat_lo, lat__lt=lat_hi, long__gte=long_lo, long__lt=long_hi)
+    return Q(exact, service__sensitive_location=False) | Q(coarse, service__sensitive_location=True)
+
+
 def requests_filter(query: RequestQuery) -> QuerySet[ServiceRequest]:
     qs = ServiceRequest.objects.all()
     if query.ids is not None:
@@ -88,17 +106,16 @@ def requests_filter(query: RequestQuery) -> QuerySet[ServiceRequest]:
     if query.q:
         qs = qs.filter(
             Q(description__icontains=query.q)
-            | Q(address__icontains=query.q)
+            | Q(address__icontains=query.q, service__sensitive_location=False)
             | Q(public_id=query.q)
             | Q(service__name__icontains=query.q)
         )
     if query.bbox:
         min_long, min_lat, max_long, max_lat = query.bbox
-        qs = qs.filter(lat__range=(min_lat, max_lat), long__range=(min_long, max_long))
+        qs = qs.filter(_in_box(min_lat, min_long, max_lat, max_long))
     if query.near:
         lat, long, radius = query.near
-        lo_lat, lo_long, hi_lat, hi_long = bounding_box(lat, long, radius)
-        qs = qs.filter(lat__range=(lo_lat, hi_lat), long__range=(lo_long, hi_long))
+        qs = qs.filter(_in_box(*bounding_box(lat, long, radius)))
     if query.agency:
         qs = qs.filter(
             Q(department__code__iexact=query.agency) | Q(department__name__iexact=query.agency)
@@ -114,11 +131,11 @@ def requests_page(query: RequestQuery) -> tuple[list[Record], int]:
     if query.near:
         # The bounding box was the index-friendly prefilter; now the true circle.
         lat, long, radius = query.near
-        rows = [
-            r
-            for r in ordered.iterator(chunk_size=2000)
-            if r["lat"] is not None and distance_m(lat, long, r["lat"], r["long"]) <= radius
-        ]
+        rows = []
+        for r in ordered.iterator(chunk_size=2000):
+            point = public_point(r["lat"], r["long"], sensitive=r["service__sensitive_location"])
+            if point is not None and distance_m(lat, long, *point) <= radius:
+                rows.append(r)
         total = len(rows)
         start = (query.page - 1) * query.page_size
         rows = rows[start : start + query.page_size]

@@ -29,7 +29,7 @@ from civicdesk.servicerequests.services import (
 from . import render
 from .keys import BadApiKey, RateLimited, apikey_check, rate_limit_check
 from .models import ApiKey, ApiSubmission
-from .params import request_query_parse
+from .params import REQUEST_ID_RE, request_query_parse
 from .selectors import (
     catalogue_changed_at,
     iso,
@@ -159,6 +159,10 @@ def requests(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @open311_view("GET", "HEAD")
 def request_detail(request: HttpRequest, fmt: str, request_id: str) -> HttpResponse:
+    # The path names one request: a list ("a,b", ",,,") or an id that cannot exist is an
+    # unknown resource, not a search.
+    if not REQUEST_ID_RE.fullmatch(request_id):
+        raise NotFound(f"no service request {request_id!r}")
     query = request_query_parse(
         {"service_request_id": request_id, "extensions": request.GET.get("extensions", "")}
     )
@@ -212,6 +216,12 @@ def _post_request(request: HttpRequest, fmt: str) -> HttpResponse:
     post = request.POST
     if len(post) > MAX_BODY_FIELDS:
         raise InvalidInput(f"too many fields (at most {MAX_BODY_FIELDS})")
+    # PostgreSQL text cannot hold NUL: a field carrying one is refused, not a 500.
+    for name, values in post.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            if name == "api_key":
+                raise BadApiKey("the api_key is not valid")
+            raise InvalidInput({name.replace("\x00", ""): ["must not contain NUL characters"]})
     key: ApiKey = apikey_check((post.get("api_key") or "").strip())
     rate_limit_check(key)
     first, last = (post.get("first_name") or "").strip(), (post.get("last_name") or "").strip()
