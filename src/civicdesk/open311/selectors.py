@@ -19,7 +19,12 @@ from django.db.models import Max, Q, QuerySet
 from civicdesk.catalog.models import Service
 from civicdesk.geo.distance import bounding_box, distance_m
 from civicdesk.servicerequests.models import EventKind, RequestEvent, RequestMedia, ServiceRequest
-from civicdesk.servicerequests.selectors import COARSE_DIGITS, public_address, public_point
+from civicdesk.servicerequests.selectors import (
+    COARSE_DIGITS,
+    media_public_url,
+    public_address,
+    public_point,
+)
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
 from .params import RequestQuery
@@ -194,11 +199,6 @@ def request_records(rows: list[dict[str, Any]], *, extensions: bool) -> list[Rec
             record["notes"] = notes.get(r["id"], [])
         records.append(record)
     return records
-
-
-def media_public_url(file_name: str) -> str:
-    base = settings.CIVICDESK_PUBLIC_URL.rstrip("/")
-    return f"{base}/{settings.MEDIA_URL.strip('/')}/{file_name}"
 
 
 def _media_urls(ids: list[int]) -> dict[int, str]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from civicdesk.catalog.models import Service
 from civicdesk.catalog.service_levels import SlaState, sla_state
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
-from civicdesk.servicerequests.selectors import public_point
+from civicdesk.servicerequests.selectors import media_public_url, public_point
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, OPEN_STATUSES
 
 PAGE_SIZE = 25
@@ -87,8 +87,6 @@ def public_request(public_id: str) -> ServiceRequest | None:
 
 
 def public_request_view(request: ServiceRequest) -> PublicRequest:
-    from civicdesk.open311.selectors import media_public_url
-
     events = list(
         RequestEvent.objects.filter(request=request, public=True).order_by("created_at", "id")
     )

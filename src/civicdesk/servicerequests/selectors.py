@@ -60,6 +60,12 @@ def public_point(
     return lat, long
 
 
+def media_public_url(file_name: str) -> str:
+    """The absolute URL under which a stored request photo is served."""
+    base = settings.CIVICDESK_PUBLIC_URL.rstrip("/")
+    return f"{base}/{settings.MEDIA_URL.strip('/')}/{file_name}"
+
+
 @dataclass(frozen=True)
 class DuplicateCandidate:
     id: int
