@@ -3,8 +3,10 @@
 (function () {
   "use strict";
 
+  // Deferred scripts (this one, then Leaflet at the end of the body) all run before
+  // DOMContentLoaded, so wait for it: running earlier would miss the libraries.
   function ready(fn) {
-    if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
+    if (document.readyState === "complete") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
   }
 
   function tiles(map, el) {
