@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.db import close_old_connections, connection
+from django.utils import translation
 from django_tasks_db.management.commands.db_worker import Worker
 
 from civicdesk.accounts.models import User
@@ -38,6 +39,15 @@ def city(db: None) -> None:
     """The demo city, reloaded if a transactional test emptied the database."""
     if not Service.objects.exists():
         demo_city_load(today=dt.date(2026, 11, 26))
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a request in Spanish must not leave the
+    thread speaking Spanish for the next test."""
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

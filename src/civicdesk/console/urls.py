@@ -1,4 +1,5 @@
-from django.contrib.auth import views as auth_views
+"""The staff console, mounted at /staff/."""
+
 from django.urls import path
 
 from . import views
@@ -6,7 +7,17 @@ from . import views
 app_name = "console"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("", views.queue, name="queue"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("requests/<str:public_id>/", views.request_page, name="request"),
+    path("requests/<str:public_id>/<slug:action>/", views.request_action, name="request_action"),
+    path("intake/", views.intake, name="intake"),
+    path("intake/<slug:service_code>/", views.intake_service, name="intake_service"),
+    path("intake/received/<str:public_id>/", views.intake_done, name="intake_done"),
+    path("kb/", views.knowledge, name="kb"),
+    path("kb/new/", views.knowledge_edit, name="kb_create"),
+    path("kb/<slug:slug>/", views.knowledge_article, name="kb_article"),
+    path("kb/<slug:slug>/edit/", views.knowledge_edit, name="kb_edit"),
 ]

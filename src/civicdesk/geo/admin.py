@@ -25,5 +25,21 @@ class BoundaryLayerAdmin(admin.ModelAdmin):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
     list_display = ("service", "zone", "department", "team", "active")
-    list_filter = ("department", "active")
+    list_filter = ("active", "department", "zone__layer")
+    list_editable = ("active",)
+    list_select_related = ("service", "zone__layer", "department", "team__department")
+    search_fields = ("service__name", "service__service_code", "zone__name", "department__name")
     autocomplete_fields = ("service",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("service", "zone", "department", "team", "active"),
+                "description": "Send new requests for a service to another department or team. "
+                "With a zone, the rule applies to requests located in that zone; without one, "
+                "everywhere. The most specific active rule wins; without any rule a request goes "
+                "to the service's own department and default team. Existing requests are not "
+                "moved.",
+            },
+        ),
+    )
