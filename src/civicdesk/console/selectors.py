@@ -4,30 +4,23 @@ joins in one query per page, whatever the page size."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
-    Count,
-    DateTimeField,
-    DurationField,
-    ExpressionWrapper,
     F,
     Q,
     QuerySet,
-    Value,
 )
-from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
 from civicdesk.accounts.models import Role, User
 from civicdesk.catalog.models import Datatype, Department, Service, Team
+from civicdesk.catalog.selectors import text_fold
 from civicdesk.catalog.service_levels import SlaState, sla_state
 from civicdesk.geo.models import LayerRole, Zone
 from civicdesk.servicerequests.models import (
@@ -36,7 +29,12 @@ from civicdesk.servicerequests.models import (
     RequestMedia,
     ServiceRequest,
 )
-from civicdesk.servicerequests.selectors import DuplicateCandidate, duplicates_find
+from civicdesk.servicerequests.selectors import (
+    DuplicateCandidate,
+    duplicates_find,
+    sla_conditions,
+    sla_counts,
+)
 from civicdesk.servicerequests.statuses import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -46,7 +44,6 @@ from civicdesk.servicerequests.statuses import (
 
 from .access import can_act_on, queue_department_id
 from .models import KnowledgeArticle
-from .services import text_fold
 
 PAGE_SIZE = 50
 # Statuses a person picks in the "change status" form: duplicates are made by merging,
@@ -104,35 +101,7 @@ QUEUE_FIELDS = (
 )
 
 
-def _sla_conditions(now: dt.datetime) -> dict[SlaState, Q]:
-    """``sla_state`` of open requests as database conditions (tests keep the two equal).
-
-    Due soon is ``due_at - now <= (due_at - requested_at) * percent / 100``; both sides are
-    multiplied out so that only durations times whole numbers are compared, which SQLite
-    and PostgreSQL both do exactly.
-    """
-    at = Value(now, output_field=DateTimeField())
-    left = ExpressionWrapper((F("due_at") - at) * 100, output_field=DurationField())
-    right = ExpressionWrapper(
-        (F("due_at") - F("requested_at")) * settings.CIVICDESK_DUE_SOON_PERCENT,
-        output_field=DurationField(),
-    )
-    is_open = Q(status__in=sorted(OPEN_STATUSES), due_at__isnull=False)
-    return {
-        SlaState.OVERDUE: is_open & Q(due_at__lt=now),
-        SlaState.DUE_SOON: is_open & Q(due_at__gte=now) & Q(LessThanOrEqual(left, right)),
-        SlaState.ON_TIME: is_open & Q(due_at__gte=now) & Q(GreaterThan(left, right)),
-    }
-
-
 SLA_FILTERS = frozenset({SlaState.OVERDUE, SlaState.DUE_SOON, SlaState.ON_TIME})
-
-
-def _sla_counts(qs: QuerySet[ServiceRequest], now: dt.datetime) -> dict[str, int]:
-    counted = qs.order_by().aggregate(
-        **{str(state): Count("id", filter=q) for state, q in _sla_conditions(now).items()}
-    )
-    return {key: int(value or 0) for key, value in counted.items()}
 
 
 def _queue_queryset(user: User, filters: QueueFilters) -> QuerySet[ServiceRequest]:
@@ -178,9 +147,9 @@ def queue_page(*, user: User, filters: QueueFilters, page: int) -> QueuePage:
     open requests in the filtered queue are on time, due soon and overdue."""
     now = timezone.now()
     qs = _queue_queryset(user, filters)
-    counts = _sla_counts(qs, now)
+    counts = sla_counts(qs, now)
     if filters.sla in SLA_FILTERS:
-        qs = qs.filter(_sla_conditions(now)[SlaState(filters.sla)])
+        qs = qs.filter(sla_conditions(now)[SlaState(filters.sla)])
     rows = qs.order_by(*SORTS.get(filters.sort, SORTS["due"])).values(*QUEUE_FIELDS)
     page_obj = Paginator(rows, PAGE_SIZE).get_page(page)
     out = []

@@ -3,23 +3,16 @@ the console's editor, the admin and the demo loader alike."""
 
 from __future__ import annotations
 
-import unicodedata
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from civicdesk.accounts.models import User
+from civicdesk.catalog.selectors import text_fold
 from civicdesk.errors import InvalidInput
 
 from .models import KnowledgeArticle
-
-
-def text_fold(text: str) -> str:
-    """Lower case without accents, for searching in any language."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _search_text(article: KnowledgeArticle) -> str:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from civicdesk.accounts.models import User
 from civicdesk.catalog.models import Service
+from civicdesk.catalog.selectors import services_search
 from civicdesk.errors import (
     CivicdeskError,
     InvalidInput,
@@ -27,7 +28,6 @@ from civicdesk.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
-from civicdesk.portal.selectors import services_search
 from civicdesk.servicerequests.models import Channel, Priority, ServiceRequest
 from civicdesk.servicerequests.selectors import duplicates_find, request_get
 from civicdesk.servicerequests.services import (

@@ -5,7 +5,6 @@ note."""
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -22,45 +21,6 @@ from civicdesk.servicerequests.selectors import media_public_url, public_point
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, OPEN_STATUSES
 
 PAGE_SIZE = 25
-
-
-def _fold(text: str) -> str:
-    """Lower case without accents, so "arbol" finds "árbol" and "bache" finds "Bache"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _haystack(service: Service) -> str:
-    parts = [
-        service.service_code.replace("-", " "),
-        service.name,
-        service.description,
-        service.group,
-        " ".join(str(k) for k in service.keywords),
-    ]
-    for texts in (service.translations or {}).values():
-        parts.extend(str(v) for v in texts.values())
-    return _fold(" ".join(parts))
-
-
-def services_search(query: str) -> list[Service]:
-    """Active services matching every word of ``query`` in any language, best first."""
-    words = [w for w in _fold(query).split() if len(w) > 1]
-    if not words:
-        return []
-    scored = []
-    for service in Service.objects.filter(active=True):
-        haystack = _haystack(service)
-        if all(w in haystack for w in words):
-            names = _fold(
-                " ".join(
-                    [service.name]
-                    + [str(t.get("name", "")) for t in (service.translations or {}).values()]
-                )
-            )
-            scored.append((sum(w in names for w in words), service))
-    scored.sort(key=lambda pair: (-pair[0], pair[1].name))
-    return [service for _, service in scored]
 
 
 def services_by_group(language: str) -> OrderedDict[str, list[Service]]:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from civicdesk.catalog.models import Service
+from civicdesk.catalog.selectors import services_search
 from civicdesk.errors import CivicdeskError, InvalidInput
 from civicdesk.geo.models import LayerRole, Zone
 from civicdesk.servicerequests.models import Channel, ServiceRequest
@@ -37,7 +38,6 @@ from .selectors import (
     public_request_view,
     recent_requests,
     services_by_group,
-    services_search,
 )
 
 

@@ -7,10 +7,21 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
 from civicdesk.catalog.models import Service
+from civicdesk.catalog.service_levels import SlaState
 from civicdesk.errors import NotFound
 from civicdesk.geo.distance import bounding_box, distance_m
 
@@ -116,3 +127,31 @@ def duplicates_find(
             )
     found.sort(key=lambda c: (c.distance_m, c.requested_at))
     return found[:limit]
+
+
+def sla_conditions(now: dt.datetime) -> dict[SlaState, Q]:
+    """``sla_state`` of open requests as database conditions (tests keep the two equal).
+
+    Due soon is ``due_at - now <= (due_at - requested_at) * percent / 100``; both sides are
+    multiplied out so that only durations times whole numbers are compared, which SQLite
+    and PostgreSQL both do exactly.
+    """
+    at = Value(now, output_field=DateTimeField())
+    left = ExpressionWrapper((F("due_at") - at) * 100, output_field=DurationField())
+    right = ExpressionWrapper(
+        (F("due_at") - F("requested_at")) * settings.CIVICDESK_DUE_SOON_PERCENT,
+        output_field=DurationField(),
+    )
+    is_open = Q(status__in=sorted(OPEN_STATUSES), due_at__isnull=False)
+    return {
+        SlaState.OVERDUE: is_open & Q(due_at__lt=now),
+        SlaState.DUE_SOON: is_open & Q(due_at__gte=now) & Q(LessThanOrEqual(left, right)),
+        SlaState.ON_TIME: is_open & Q(due_at__gte=now) & Q(GreaterThan(left, right)),
+    }
+
+
+def sla_counts(qs: QuerySet[ServiceRequest], now: dt.datetime) -> dict[str, int]:
+    counted = qs.order_by().aggregate(
+        **{str(state): Count("id", filter=q) for state, q in sla_conditions(now).items()}
+    )
+    return {key: int(value or 0) for key, value in counted.items()}
