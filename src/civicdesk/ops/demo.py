@@ -21,6 +21,7 @@ from civicdesk.catalog.models import (
     ServiceAttribute,
     Team,
 )
+from civicdesk.console.demo import knowledge_articles_load
 from civicdesk.geo.models import LayerRole, RoutingRule, Zone
 from civicdesk.geo.services import layer_load
 
@@ -223,6 +224,7 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
 
+    knowledge_articles_load()
     return DemoSummary(
         departments=len(departments),
         services=len(data["services"]),
