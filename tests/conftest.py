@@ -28,6 +28,14 @@ EAST_SIDE = (40.01156, -88.94227)  # council district 3, ward W09, Tuesday colle
 OUTSIDE = (40.2, -89.5)  # farmland outside the city limits
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Hashing the demo staff's passwords with PBKDF2 costs seconds on every load of the
+    # city; tests only need passwords to check, not to resist cracking.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     with django_db_blocker.unblock():
