@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from civicdesk.accounts.models import Role, User
@@ -44,7 +44,7 @@ from civicdesk.servicerequests.models import (
 from civicdesk.servicerequests.services import public_id_format, public_ids_allocate
 from civicdesk.servicerequests.statuses import Status
 
-from .bulkload import epoch_adapter, next_id, rows_insert, sequence_reset
+from .bulkload import epoch_adapter, next_id, rows_insert, sequence_reset, tables_analyze
 from .demo import catalog_data
 
 UTC = dt.UTC
@@ -701,6 +701,8 @@ def requests_seed(
             progress(stats.requests)
     for model in (ServiceRequest, Contact):
         sequence_reset(model)
+    if not connection.in_atomic_block:
+        tables_analyze([ServiceRequest, RequestEvent, Contact, Follower])
     stats.seconds = time.perf_counter() - started
     if stats.requests and math.isfinite(stats.seconds):
         stats.seconds = round(stats.seconds, 2)

@@ -118,9 +118,11 @@ class ServiceRequest(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["requested_at"]),
+            # Newest first with a stable tie-break: lists and pages read it in order.
+            models.Index(fields=["requested_at", "id"]),
             models.Index(fields=["updated_at"]),
-            models.Index(fields=["service", "requested_at"]),
+            # Covers the common "this service, these statuses, this period" filter.
+            models.Index(fields=["service", "requested_at", "status"]),
             models.Index(fields=["status", "requested_at"]),
             models.Index(fields=["department", "status"]),
             models.Index(fields=["status", "due_at"]),
