@@ -12,12 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from civicdesk.catalog.models import Service
 from civicdesk.catalog.service_levels import SlaState, sla_state
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
-from civicdesk.servicerequests.selectors import media_public_url, public_point
+from civicdesk.servicerequests.selectors import public_point
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, OPEN_STATUSES
 
 PAGE_SIZE = 25
@@ -50,7 +51,9 @@ def public_request_view(request: ServiceRequest) -> PublicRequest:
     events = list(
         RequestEvent.objects.filter(request=request, public=True).order_by("created_at", "id")
     )
-    media = [media_public_url(str(m.file.name)) if m.file else m.url for m in request.media.all()]
+    # A path on this site, as on the staff pages: CIVICDESK_PUBLIC_URL is the base of links in
+    # messages, and the page may be reached under another host (photos showed broken).
+    media = [reverse("media", args=[m.file.name]) if m.file else m.url for m in request.media.all()]
     state = sla_state(
         requested_at=request.requested_at,
         due_at=request.due_at,
