@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import string
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +15,10 @@ from civicdesk.errors import CivicdeskError, InvalidInput, NotFound
 
 from .models import ApiKey, ApiSubmission
 
-KEY_BYTES = 24  # 192 bits of randomness: a plain SHA-256 of the key is safe to store
+# 32 letters and digits: about 190 bits of randomness, so a plain SHA-256 of the key is
+# safe to store; no "-" that a shell or argparse would take for an option.
+KEY_ALPHABET = string.ascii_letters + string.digits
+KEY_LENGTH = 32
 PREFIX_LENGTH = 8
 
 
@@ -43,7 +47,7 @@ def apikey_create(*, name: str, posts_per_minute: int = 60) -> tuple[ApiKey, str
         raise InvalidInput({"name": ["must be at most 200 characters"]})
     if not 1 <= posts_per_minute <= 100_000:
         raise InvalidInput({"posts_per_minute": ["must be between 1 and 100000"]})
-    key = secrets.token_urlsafe(KEY_BYTES)
+    key = "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_LENGTH))
     record = ApiKey.objects.create(
         name=name,
         prefix=key[:PREFIX_LENGTH],
