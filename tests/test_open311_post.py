@@ -606,3 +606,10 @@ def test_keys_from_the_command_post_from_any_side_of_town(client: Client) -> Non
     data = pothole(out.getvalue().strip(), lat=str(EAST_SIDE[0]), long=str(EAST_SIDE[1]))
     public_id = posted(post_form(client, data))["service_request_id"]
     assert (get_one(client, public_id)["lat"], get_one(client, public_id)["long"]) == EAST_SIDE
+
+
+def test_keys_can_always_be_named_on_the_command_line() -> None:
+    # A key starting with "-" reads as an option to `civicdesk apikey revoke`.
+    for n in range(200):
+        _, key = apikey_create(name=f"app {n}")
+        assert key.isalnum() and len(key) == 32
