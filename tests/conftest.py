@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.utils import translation
 from django_tasks_db.management.commands.db_worker import Worker
@@ -47,6 +48,14 @@ def city(db: None) -> None:
     """The demo city, reloaded if a transactional test emptied the database."""
     if not Service.objects.exists():
         demo_city_load(today=dt.date(2026, 11, 26))
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    # Rolled-back tests reuse ids: a figure cached by one test must not reach the next.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1089,3 +1089,20 @@ def test_openapi_request_schema_accepts_real_answers(client: Client, world: Worl
     records = get_json(client, "requests", extensions="true")
     errors = list(Draft4Validator(schema["schema"]).iter_errors(records))
     assert not errors, errors[0].message
+
+
+def test_total_count_follows_every_change(client: Client) -> None:
+    """X-Total-Count is remembered between pages, but never past a change."""
+
+    def total(**args: str) -> int:
+        return int(
+            client.get("/open311/v2/requests.json", {"page_size": "1", **args})["X-Total-Count"]
+        )
+
+    before = total()
+    assert total() == before  # asked again, same answer (from the cache)
+    request = make_request()
+    assert total() == before + 1
+    open_before = total(status="open")
+    request_transition(request=request, to_status=Status.CLOSED)
+    assert total(status="open") == open_before - 1

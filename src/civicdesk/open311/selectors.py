@@ -9,11 +9,14 @@ address to its block).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Max, Q, QuerySet
 
 from civicdesk.catalog.models import Service
@@ -21,6 +24,7 @@ from civicdesk.geo.distance import bounding_box, distance_m
 from civicdesk.servicerequests.models import EventKind, RequestEvent, RequestMedia, ServiceRequest
 from civicdesk.servicerequests.selectors import (
     COARSE_DIGITS,
+    data_version,
     media_public_url,
     public_address,
     public_point,
@@ -133,6 +137,26 @@ def requests_filter(query: RequestQuery) -> QuerySet[ServiceRequest]:
     return qs
 
 
+def _count(qs: QuerySet[ServiceRequest]) -> int:
+    """``qs.count()``, remembered until any request is added or changed.
+
+    Clients page through the same filter again and again; on a million requests the count
+    costs more than the page. The key carries a data version (the newest id and the latest
+    update, each one index lookup), so a remembered count is never stale.
+    """
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing, e.g. unknown service codes
+        return 0
+    version = data_version()
+    key = "open311-count:" + hashlib.sha256(f"{version}|{sql}|{params}".encode()).hexdigest()
+    total = cache.get(key)
+    if total is None:
+        total = qs.count()
+        cache.set(key, total, timeout=600)
+    return int(total)
+
+
 def requests_page(query: RequestQuery) -> tuple[list[Record], int]:
     """One page of matching requests as GeoReport v2 records, newest first, and the total."""
     qs = requests_filter(query)
@@ -150,7 +174,7 @@ def requests_page(query: RequestQuery) -> tuple[list[Record], int]:
         start = (query.page - 1) * query.page_size
         rows = rows[start : start + query.page_size]
     else:
-        total = qs.count()
+        total = _count(qs)
         start = (query.page - 1) * query.page_size
         # A deferred join: page through the index for ids alone, then fetch whole rows for
         # just those. With OFFSET, a database builds (and joins) every row it skips, so a

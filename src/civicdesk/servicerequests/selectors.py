@@ -71,6 +71,18 @@ def public_point(
     return lat, long
 
 
+def data_version() -> str:
+    """Changes whenever a request is added or changed: a key for caching figures.
+
+    Two separate queries, because SQLite answers MAX() from an index only when it is alone.
+    """
+    newest = ServiceRequest.objects.order_by("-id").values_list("id", flat=True).first()
+    touched = (
+        ServiceRequest.objects.order_by("-updated_at").values_list("updated_at", flat=True).first()
+    )
+    return f"{newest}:{touched.isoformat() if touched else ''}"
+
+
 def media_public_url(file_name: str) -> str:
     """The absolute URL under which a stored request photo is served."""
     base = settings.CIVICDESK_PUBLIC_URL.rstrip("/")
