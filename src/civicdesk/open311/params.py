@@ -170,7 +170,11 @@ def request_query_parse(args: Mapping[str, str], *, now: dt.datetime | None = No
     elif query.end:
         query.start = query.end - MAX_SPAN
     elif query.updated_after is None and query.updated_before is None:
-        query.start, query.end = now - MAX_SPAN, now  # the spec's default window
+        # The spec's default window: the last 90 days. Its end is rounded up to the next
+        # minute (nothing can be requested later than now), so that repeated queries within
+        # a minute are the same query and share one remembered count.
+        end = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        query.start, query.end = end - MAX_SPAN, end
     if query.updated_after and query.updated_before and query.updated_before < query.updated_after:
         raise InvalidInput({"updated_before": ["must not be before updated_after"]})
 
