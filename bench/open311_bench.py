@@ -780,8 +780,8 @@ def main() -> None:
     # 2 sync workers on 2 cores: a request is CPU-bound (Python, and SQLite in-process or a
     # PostgreSQL backend on the same cores), so more workers only time-slice the same cores,
     # costing CPU per request in switches and cache misses; the other clients wait in the
-    # listen queue instead. Measured on 1M requests against 3, 4 and 6 workers: 2 gave the
-    # best page-of-100 p50 and throughput on both engines.
+    # listen queue instead. Measured on 1M requests: 2 gave a better page-of-100 p50 and
+    # throughput than 3, 4 and 6 on PostgreSQL and than 4 on SQLite.
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument(
         "--analyze",
