@@ -103,15 +103,9 @@ class AcknowledgeForm(ActionForm):
     prefix_name = "ack"
 
 
-class AssignForm(ActionForm):
-    prefix_name = "assign"
-    core_field_map = {"department": "department", "team": "team", "assignee": "assignee"}
-    department = forms.ModelChoiceField(
-        label=_("Department"),
-        queryset=Department.objects.filter(active=True).order_by("name"),
-        required=False,
-        empty_label=_("Keep the department (or the team's)"),
-    )
+class AssignmentFields(forms.Form):
+    """The team and person a request is given to: one declaration for single and bulk."""
+
     team = TeamChoiceField(
         label=_("Team"),
         queryset=Team.objects.select_related("department").order_by("department__name", "name"),
@@ -123,6 +117,18 @@ class AssignForm(ActionForm):
         queryset=User.objects.none(),
         required=False,
         empty_label=_("No particular person"),
+    )
+
+
+class AssignForm(ActionForm, AssignmentFields):
+    prefix_name = "assign"
+    field_order = ["department", "team", "assignee", "note"]
+    core_field_map = {"department": "department", "team": "team", "assignee": "assignee"}
+    department = forms.ModelChoiceField(
+        label=_("Department"),
+        queryset=Department.objects.filter(active=True).order_by("name"),
+        required=False,
+        empty_label=_("Keep the department (or the team's)"),
     )
     note = note_field(label=_("Internal note (optional)"))
 
@@ -268,21 +274,10 @@ BULK_ACTIONS = [
 ]
 
 
-class BulkForm(forms.Form):
+class BulkForm(AssignmentFields):
+    field_order = ["action", "ids", "team", "assignee"]
     action = forms.ChoiceField(label=_("Action"), choices=BULK_ACTIONS)
     ids = forms.TypedMultipleChoiceField(label=_("Requests"), coerce=int, required=True, choices=())
-    team = TeamChoiceField(
-        label=_("Team"),
-        queryset=Team.objects.select_related("department").order_by("department__name", "name"),
-        required=False,
-        empty_label=_("No particular team"),
-    )
-    assignee = WorkerChoiceField(
-        label=_("Person"),
-        queryset=User.objects.none(),
-        required=False,
-        empty_label=_("No particular person"),
-    )
     to_status = forms.ChoiceField(
         label=_("New status"),
         required=False,
