@@ -28,7 +28,8 @@ run: install
 	$(BIN)/civicdesk migrate --noinput -v0
 	$(BIN)/civicdesk seed --if-empty
 	@echo
-	@echo "  civicdesk is at http://127.0.0.1:$(PORT)/  (staff sign-in: http://127.0.0.1:$(PORT)/admin/)"
+	@echo "  Resident portal:  http://127.0.0.1:$(PORT)/"
+	@echo "  Staff console:    http://127.0.0.1:$(PORT)/staff/   (configuration: /admin/)"
 	@echo "  Staff login: admin / prairiefalls-demo  (also calltaker, pw.supervisor, pw.crew, analyst)"
 	@echo
 	@$(BIN)/civicdesk worker --interval 2 >var/worker.log 2>&1 & worker=$$!; \
