@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "civicdesk.open311",
     "civicdesk.portal",
     "civicdesk.console",
+    "civicdesk.performance",
     "civicdesk.ops",
 ]
 

@@ -40,11 +40,15 @@ class Zone(models.Model):
     layer = models.ForeignKey(BoundaryLayer, on_delete=models.CASCADE, related_name="zones")
     code = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
-    geometry = models.JSONField(help_text="GeoJSON Polygon or MultiPolygon, WGS84.")
-    min_long = models.FloatField()
-    min_lat = models.FloatField()
-    max_long = models.FloatField()
-    max_lat = models.FloatField()
+    # A zone known only by its code (a district named in an imported city's history, whose
+    # boundary was never loaded) has no geometry: reports group by it, point lookups skip it.
+    geometry = models.JSONField(
+        null=True, blank=True, help_text="GeoJSON Polygon or MultiPolygon, WGS84."
+    )
+    min_long = models.FloatField(null=True, blank=True)
+    min_lat = models.FloatField(null=True, blank=True)
+    max_long = models.FloatField(null=True, blank=True)
+    max_lat = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["layer", "code"]

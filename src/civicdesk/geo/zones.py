@@ -38,7 +38,9 @@ class ZoneIndex:
     @classmethod
     def build(cls, stamp: tuple[Any, ...]) -> ZoneIndex:
         index = cls(stamp=stamp)
-        for zone_id, role, geometry in Zone.objects.values_list("id", "layer__role", "geometry"):
+        for zone_id, role, geometry in Zone.objects.filter(geometry__isnull=False).values_list(
+            "id", "layer__role", "geometry"
+        ):
             geom = shape(geometry)
             shapely.prepare(geom)
             index.zone_ids.append(zone_id)

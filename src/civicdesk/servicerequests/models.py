@@ -115,6 +115,10 @@ class ServiceRequest(models.Model):
     )
     # Bumped by every change; a form that read version N is refused if the row is past N.
     version = models.PositiveIntegerField(default=1)
+    # Where an imported request came from (a preset or mapping name, or an Open311 server) and
+    # its id there; empty for requests taken in by civicdesk. Re-importing matches on the pair.
+    source = models.CharField(max_length=64, blank=True, default="")
+    source_id = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -129,6 +133,11 @@ class ServiceRequest(models.Model):
             models.Index(fields=["lat", "long"]),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_id"],
+                condition=~models.Q(source_id=""),
+                name="request_source_id_unique",
+            ),
             models.CheckConstraint(
                 condition=models.Q(lat__isnull=True, long__isnull=True)
                 | models.Q(lat__gte=-90, lat__lte=90, long__gte=-180, long__lte=180),

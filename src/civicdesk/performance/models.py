@@ -1,0 +1,158 @@
+"""Precomputed daily rollups of the measures, unit costs for budgeting, and import runs.
+
+Rollups are keyed by the day a request was *received* (a cohort): every later change to a
+request (acknowledged, closed, reopened) lands in its own day's row, so keeping them current
+means recomputing only the days of the requests that changed. See ``rollups.py`` and
+docs/performance.md for the definitions.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class DailyRollup(models.Model):
+    """Counts for the requests received on ``day`` with one combination of dimensions."""
+
+    day = models.DateField()
+    service = models.ForeignKey("catalog.Service", on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey("catalog.Department", on_delete=models.CASCADE, related_name="+")
+    district = models.ForeignKey(
+        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=16)
+
+    received = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    # Closed requests that had a service-level target, and those closed by it.
+    closed_with_target = models.PositiveIntegerField(default=0)
+    closed_on_time = models.PositiveIntegerField(default=0)
+    close_seconds = models.FloatField(default=0, help_text="Sum of time to close, closed only.")
+    first_action = models.PositiveIntegerField(default=0)
+    first_action_seconds = models.FloatField(default=0)
+    reopened = models.PositiveIntegerField(default=0, help_text="Reopened at least once.")
+    duplicates = models.PositiveIntegerField(default=0)
+    first_contact = models.PositiveIntegerField(
+        default=0, help_text="Phone requests resolved during the call (see docs)."
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"]),
+            models.Index(fields=["service", "day"]),
+            models.Index(fields=["department", "day"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} service {self.service_id}: {self.received}"
+
+
+class DurationMeasure(models.TextChoices):
+    CLOSE = "close", _("Time to close")
+    FIRST_ACTION = "first_action", _("Time to first action")
+
+
+class DurationRollup(models.Model):
+    """A histogram of durations (log-spaced buckets) for one cohort day and dimensions.
+
+    Medians and 90th percentiles are read off the summed histogram: see ``measures.py``.
+    """
+
+    day = models.DateField()
+    service = models.ForeignKey("catalog.Service", on_delete=models.CASCADE, related_name="+")
+    department = models.ForeignKey("catalog.Department", on_delete=models.CASCADE, related_name="+")
+    district = models.ForeignKey(
+        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=16)
+    measure = models.CharField(max_length=16, choices=DurationMeasure.choices)
+    bucket = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["measure", "day"]),
+            models.Index(fields=["service", "measure", "day"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.measure} bucket {self.bucket}: {self.count}"
+
+
+class RollupState(models.Model):
+    """Where the incremental refresh got to: requests updated after ``watermark`` are new."""
+
+    name = models.CharField(max_length=32, unique=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.watermark}"
+
+
+money = {"max_digits": 12, "decimal_places": 2, "validators": [MinValueValidator(Decimal(0))]}
+
+
+class DepartmentCost(models.Model):
+    """What a department's work costs: the loaded hourly rate of its staff and fixed costs."""
+
+    department = models.OneToOneField(
+        "catalog.Department", on_delete=models.CASCADE, related_name="cost"
+    )
+    hourly_rate = models.DecimalField(help_text="Loaded labour cost per hour.", **money)
+    annual_fixed_cost = models.DecimalField(
+        default=Decimal(0), help_text="Vehicles, equipment, overhead per year.", **money
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.department}: {self.hourly_rate}/h"
+
+
+class ServiceCost(models.Model):
+    """Labour hours and materials one request of a service takes, on average."""
+
+    service = models.OneToOneField("catalog.Service", on_delete=models.CASCADE, related_name="cost")
+    labour_hours = models.DecimalField(
+        max_digits=8, decimal_places=2, validators=[MinValueValidator(Decimal(0))]
+    )
+    materials_cost = models.DecimalField(default=Decimal(0), **money)
+    hourly_rate = models.DecimalField(
+        null=True, blank=True, help_text="Overrides the department's rate.", **money
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.labour_hours} h"
+
+
+class ImportRun(models.Model):
+    """One run of ``civicdesk import`` or ``import-open311``: what it read and what it did."""
+
+    source = models.CharField(max_length=64)
+    location = models.CharField(max_length=1000, help_text="File path or server URL.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_read = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first rejected rows.")
+    succeeded = models.BooleanField(default=False)
+    started_by = models.CharField(max_length=150, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.started_at:%Y-%m-%d %H:%M}"
