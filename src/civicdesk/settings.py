@@ -188,6 +188,13 @@ CIVICDESK_DUPLICATE_WINDOW_HOURS = env_int("CIVICDESK_DUPLICATE_WINDOW_HOURS", 7
 # "Due soon" once less than this share of the service-level window is left (percent).
 CIVICDESK_DUE_SOON_PERCENT = env_int("CIVICDESK_DUE_SOON_PERCENT", 25)
 
+# --- Performance measurement -------------------------------------------------------------
+# How often the daily rollups behind the dashboards are brought up to date (seconds).
+CIVICDESK_ROLLUP_SECONDS = env_int("CIVICDESK_ROLLUP_SECONDS", 300)
+# A phone request closed within this many minutes of the call, and never reopened, was
+# resolved at first contact.
+CIVICDESK_FIRST_CONTACT_MINUTES = env_int("CIVICDESK_FIRST_CONTACT_MINUTES", 30)
+
 # --- Open311 ---------------------------------------------------------------------------
 CIVICDESK_JURISDICTION_ID = os.environ.get("CIVICDESK_JURISDICTION_ID", "prairiefalls.example")
 CIVICDESK_OPEN311_CONTACT = os.environ.get(

@@ -45,6 +45,11 @@ def periodic_jobs() -> list[Periodic]:
             settings.CIVICDESK_SLA_SWEEP_SECONDS,
         ),
         Periodic("sweep-notifications", "civicdesk.notifications.tasks.sweep_notifications", 300),
+        Periodic(
+            "refresh-rollups",
+            "civicdesk.performance.tasks.refresh_rollups",
+            settings.CIVICDESK_ROLLUP_SECONDS,
+        ),
     ]
 
 

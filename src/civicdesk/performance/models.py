@@ -35,6 +35,9 @@ class DailyRollup(models.Model):
     close_seconds = models.FloatField(default=0, help_text="Sum of time to close, closed only.")
     first_action = models.PositiveIntegerField(default=0)
     first_action_seconds = models.FloatField(default=0)
+    ever_closed = models.PositiveIntegerField(
+        default=0, help_text="Closed now, or closed once and since reopened."
+    )
     reopened = models.PositiveIntegerField(default=0, help_text="Reopened at least once.")
     duplicates = models.PositiveIntegerField(default=0)
     first_contact = models.PositiveIntegerField(
