@@ -41,6 +41,7 @@ from tests.jobs_fixtures import (
 PROJECT = Path(__file__).resolve().parents[1]
 ESCALATE = "civicdesk.servicerequests.tasks.escalate_overdue"
 SWEEP = "civicdesk.notifications.tasks.sweep_notifications"
+ROLLUPS = "civicdesk.performance.tasks.refresh_rollups"
 
 
 def queued_paths() -> list[str]:
@@ -57,13 +58,14 @@ def result_row(result: Any) -> DBTaskResult:
 
 def test_periodic_jobs_are_enqueued_once_per_interval(city: None, settings: Any) -> None:
     settings.CIVICDESK_SLA_SWEEP_SECONDS = 60
+    settings.CIVICDESK_ROLLUP_SECONDS = 600
     start = timezone.now()
 
-    assert periodic_tick(start) == ["escalate-overdue", "sweep-notifications"]
+    assert periodic_tick(start) == ["escalate-overdue", "sweep-notifications", "refresh-rollups"]
     # A second worker ticking at the same moment finds nothing due.
     assert periodic_tick(start) == []
     assert periodic_tick(start + dt.timedelta(seconds=59)) == []
-    assert queued_paths() == [SWEEP, ESCALATE]
+    assert queued_paths() == [SWEEP, ROLLUPS, ESCALATE]
 
     assert periodic_tick(start + dt.timedelta(seconds=60)) == ["escalate-overdue"]
     assert periodic_tick(start + dt.timedelta(seconds=60)) == []
@@ -71,7 +73,7 @@ def test_periodic_jobs_are_enqueued_once_per_interval(city: None, settings: Any)
         "escalate-overdue",
         "sweep-notifications",
     ]
-    assert queued_paths() == [SWEEP, SWEEP, ESCALATE, ESCALATE, ESCALATE]
+    assert queued_paths() == [SWEEP, SWEEP, ROLLUPS, ESCALATE, ESCALATE, ESCALATE]
     jobs = {job.name: job for job in PeriodicJob.objects.all()}
     assert jobs["escalate-overdue"].next_run_at == start + dt.timedelta(seconds=360)
     assert jobs["sweep-notifications"].last_run_at == start + dt.timedelta(seconds=300)
@@ -300,10 +302,12 @@ def test_worker_batch_runs_what_is_queued_and_exits(
     assert set(PeriodicJob.objects.values_list("name", flat=True)) == {
         "escalate-overdue",
         "sweep-notifications",
+        "refresh-rollups",
     }
     assert sorted(DBTaskResult.objects.values_list("task_path", "status")) == [
         ("civicdesk.notifications.tasks.deliver_notification", "SUCCESSFUL"),
         (SWEEP, "SUCCESSFUL"),
+        (ROLLUPS, "SUCCESSFUL"),
         (ESCALATE, "SUCCESSFUL"),
         ("tests.jobs_fixtures.add", "SUCCESSFUL"),
     ]

@@ -449,6 +449,12 @@ def requests_seed(
                     final = Status.CANNOT_LOCATE
                 elif roll < 0.25:
                     final = Status.RESOLVED
+                if channel == Channel.PHONE and final == Status.CLOSED and r.random() < 0.2:
+                    # Settled on the call: the call taker resolved it at first contact.
+                    final = Status.RESOLVED
+                    ack_ts = t + r.uniform(30, 90)
+                    act_ts = ack_ts + r.uniform(10, 60)
+                    close_ts = act_ts + r.uniform(60, 1200)
                 reopened = final in (Status.CLOSED, Status.RESOLVED) and r.random() < 0.02
                 last_of_service[s.id] = (request_id, t)
                 assignee = r.choice(staff)
@@ -605,6 +611,8 @@ def requests_seed(
                         when(closed),
                         when(escalated),
                         len(events),
+                        "",  # source: taken in by civicdesk, not imported
+                        "",  # source_id
                     )
                 )
                 for e_ts, kind, public, from_s, to_s, note, data, actor in events:
@@ -674,6 +682,8 @@ def requests_seed(
                     "closed_at",
                     "escalated_at",
                     "version",
+                    "source",
+                    "source_id",
                 ],
                 req_rows,
             )

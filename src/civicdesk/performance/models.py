@@ -92,6 +92,8 @@ class RollupState(models.Model):
 
     name = models.CharField(max_length=32, unique=True)
     watermark = models.DateTimeField(null=True, blank=True)
+    # Requests created with a past ``updated_at`` (back-dated intake) are found by id.
+    last_request_id = models.BigIntegerField(default=0)
     rebuilt_at = models.DateTimeField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, Min, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from civicdesk.ops.bulkload import rows_insert
@@ -201,7 +201,13 @@ def rollups_rebuild(*, now: dt.datetime | None = None) -> int:
         DurationRollup.objects.all().delete()
         written = _days_write(_all_days())
         RollupState.objects.update_or_create(
-            name=STATE, defaults={"watermark": now, "rebuilt_at": now, "refreshed_at": now}
+            name=STATE,
+            defaults={
+                "watermark": now,
+                "rebuilt_at": now,
+                "refreshed_at": now,
+                "last_request_id": _last_request_id(),
+            },
         )
     return written
 
@@ -215,16 +221,23 @@ def rollups_refresh(*, now: dt.datetime | None = None) -> int:
         rollups_rebuild(now=now)
         return -1
     since = state.watermark - OVERLAP
+    last_id = _last_request_id()
     changed = (
-        ServiceRequest.objects.filter(updated_at__gte=since)
+        ServiceRequest.objects.filter(Q(updated_at__gte=since) | Q(id__gt=state.last_request_id))
         .order_by()
         .values_list("requested_at", flat=True)
     )
     days = sorted({local_day(moment) for moment in changed.iterator(chunk_size=5000)})
     with transaction.atomic():
         _days_write(days)
-        RollupState.objects.filter(name=STATE).update(watermark=now, refreshed_at=now)
+        RollupState.objects.filter(name=STATE).update(
+            watermark=now, refreshed_at=now, last_request_id=last_id
+        )
     return len(days)
+
+
+def _last_request_id() -> int:
+    return ServiceRequest.objects.aggregate(last=Max("id"))["last"] or 0
 
 
 def rollups_recompute(moments: Iterable[dt.datetime]) -> int:

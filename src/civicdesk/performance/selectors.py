@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -72,12 +73,15 @@ class Filters:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Filters:
-        """The period of the same length just before this one."""
-        return replace(
-            self,
-            start=self.start - dt.timedelta(days=self.days),
-            end=self.start - dt.timedelta(days=1),
-        )
+        """The period just before this one: the previous calendar month, quarter or year
+        when this is a whole one, else the same number of days just before."""
+        before = self.start - dt.timedelta(days=1)
+        for grain in ("year", "quarter", "month"):
+            if period_start(self.start, grain) == self.start and (
+                period_end(self.start, grain) == self.end
+            ):
+                return replace(self, start=period_start(before, grain), end=before)
+        return replace(self, start=self.start - dt.timedelta(days=self.days), end=before)
 
     def last_year(self) -> Filters:
         """The same dates a year earlier (29 February becomes the 28th)."""
@@ -271,6 +275,42 @@ def comparison(filters: Filters, *, now: dt.datetime | None = None) -> Compariso
     )
 
 
+# --- volumes for budgets and forecasts ----------------------------------------------------
+
+
+def received_counts(
+    filters: Filters, by: Sequence[str], *, grain: str | None = None
+) -> dict[tuple[Any, ...], int]:
+    """Requests received per combination of the ``by`` dimensions (and per month first, with
+    ``grain="month"``): the volumes that unit costs and forecasts multiply. One grouped sum
+    over the rollups; combinations with nothing received are absent."""
+    unknown = [d for d in by if d not in _FIELD]
+    if unknown:
+        raise InvalidInput({"by": [f"unknown breakdown {unknown[0]!r}"]})
+    columns = [_FIELD[d] for d in by]
+    rows = _rollups(filters)
+    if grain == "month":
+        rows = rows.annotate(period=TruncMonth("day"))
+        columns.insert(0, "period")
+    elif grain is not None:
+        raise InvalidInput({"grain": [f"unknown period {grain!r}"]})
+    counts: dict[tuple[Any, ...], int] = {}
+    for *key, n in rows.values_list(*columns).annotate(n=Sum("received")):
+        if n:
+            if grain == "month" and isinstance(key[0], dt.datetime):
+                key[0] = key[0].date()
+            counts[tuple(key)] = int(n)
+    return counts
+
+
+def received_span() -> tuple[dt.date, dt.date] | None:
+    """The first and last day any request was received on, by the rollups (None: none)."""
+    span = DailyRollup.objects.filter(received__gt=0).aggregate(first=Min("day"), last=Max("day"))
+    if span["first"] is None:
+        return None
+    return span["first"], span["last"]
+
+
 # --- the backlog (live) --------------------------------------------------------------------
 
 AGE_BANDS: tuple[tuple[int, int | None, Any], ...] = (
@@ -320,16 +360,87 @@ def backlog(filters: Filters, *, now: dt.datetime | None = None) -> Backlog:
 
 def dimension_labels(dimension: str, keys: Iterable[Any], language: str | None) -> dict[Any, str]:
     """Readable names for breakdown keys, in the reader's language where the catalogue has it."""
+    return {key: entry.name for key, entry in dimension_entries(dimension, keys, language).items()}
+
+
+@dataclass(frozen=True)
+class DimensionEntry:
+    """One service, department, district or channel as the pages and downloads name it:
+    its code (the value of a filter, a CSV's key column) and its readable name."""
+
+    code: str
+    name: str
+
+
+def dimension_entries(
+    dimension: str, keys: Iterable[Any], language: str | None
+) -> dict[Any, DimensionEntry]:
+    """Code and name of each breakdown key, in one query per dimension."""
     keys = [k for k in keys if k is not None]
     if dimension == "service":
-        return {s.pk: s.localized("name", language) for s in Service.objects.filter(pk__in=keys)}
+        return {
+            s.pk: DimensionEntry(s.service_code, s.localized("name", language))
+            for s in Service.objects.filter(pk__in=keys).only("service_code", "name", "translations")
+        }
     if dimension == "department":
-        return {d.pk: d.localized("name", language) for d in Department.objects.filter(pk__in=keys)}
+        return {
+            d.pk: DimensionEntry(d.code, d.localized("name", language))
+            for d in Department.objects.filter(pk__in=keys).only("code", "name", "translations")
+        }
     if dimension == "district":
-        return dict(Zone.objects.filter(pk__in=keys).values_list("pk", "name"))
+        return {
+            pk: DimensionEntry(code, name)
+            for pk, code, name in Zone.objects.filter(pk__in=keys).values_list("pk", "code", "name")
+        }
     if dimension == "channel":
-        return {value: str(label) for value, label in Channel.choices}
+        return {value: DimensionEntry(value, str(label)) for value, label in Channel.choices}
     raise InvalidInput({"by": [f"unknown breakdown {dimension!r}"]})
+
+
+@dataclass(frozen=True)
+class FilterOption:
+    ids: tuple[int, ...]
+    code: str
+    name: str
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """What the dashboards' filters offer: every service (with its department, for grouping),
+    department and council district, retired ones included since their history still counts."""
+
+    services: list[FilterOption]
+    departments: list[FilterOption]
+    districts: list[FilterOption]
+
+
+def filter_options(language: str | None) -> FilterOptions:
+    departments = {
+        d.pk: FilterOption((d.pk,), d.code, d.localized("name", language))
+        for d in Department.objects.only("code", "name", "translations")
+    }
+    services = [
+        FilterOption(
+            (s.pk,),
+            s.service_code,
+            s.localized("name", language),
+            departments[s.department_id].name if s.department_id in departments else "",
+        )
+        for s in Service.objects.only("service_code", "name", "translations", "department_id")
+    ]
+    # Two boundary layers may both hold a district of the same code: one choice covers both.
+    by_code: dict[str, FilterOption] = {}
+    for pk, code, name in districts().values_list("pk", "code", "name"):
+        seen = by_code.get(code)
+        by_code[code] = FilterOption((*seen.ids, pk), code, seen.name) if seen else FilterOption(
+            (pk,), code, name
+        )
+    return FilterOptions(
+        services=sorted(services, key=lambda o: (o.group.casefold(), o.name.casefold())),
+        departments=sorted(departments.values(), key=lambda o: o.name.casefold()),
+        districts=list(by_code.values()),
+    )
 
 
 def districts() -> QuerySet[Zone]:
@@ -379,9 +490,17 @@ class DistrictFigure:
     center: tuple[float, float] | None
 
 
-def district_map(filters: Filters, *, now: dt.datetime | None = None) -> list[DistrictFigure]:
-    """Figures per council district, with what a map needs to draw each one."""
-    by_zone = dict(measures_by(filters, "district", now=now))
+def district_map(
+    filters: Filters,
+    *,
+    now: dt.datetime | None = None,
+    by_district: Sequence[tuple[Any, Measures]] | None = None,
+) -> list[DistrictFigure]:
+    """Figures per council district, with what a map needs to draw each one. A caller that
+    already holds ``measures_by(filters, "district")`` passes it as ``by_district``."""
+    if by_district is None:
+        by_district = measures_by(filters, "district", now=now)
+    by_zone = dict(by_district)
     zones = list(districts().values("pk", "code", "name", "geometry"))
     centers = district_centers([z["pk"] for z in zones])
     return [
