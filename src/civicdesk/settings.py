@@ -194,6 +194,8 @@ CIVICDESK_ROLLUP_SECONDS = env_int("CIVICDESK_ROLLUP_SECONDS", 300)
 # A phone request closed within this many minutes of the call, and never reopened, was
 # resolved at first contact.
 CIVICDESK_FIRST_CONTACT_MINUTES = env_int("CIVICDESK_FIRST_CONTACT_MINUTES", 30)
+# The currency sign in budgets and reports.
+CIVICDESK_CURRENCY_SYMBOL = os.environ.get("CIVICDESK_CURRENCY_SYMBOL", "$")
 
 # --- Open311 ---------------------------------------------------------------------------
 CIVICDESK_JURISDICTION_ID = os.environ.get("CIVICDESK_JURISDICTION_ID", "prairiefalls.example")

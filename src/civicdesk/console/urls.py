@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import budget_views, performance_views, views
 
 app_name = "console"
 
@@ -20,4 +20,22 @@ urlpatterns = [
     path("kb/new/", views.knowledge_edit, name="kb_create"),
     path("kb/<slug:slug>/", views.knowledge_article, name="kb_article"),
     path("kb/<slug:slug>/edit/", views.knowledge_edit, name="kb_edit"),
+    path("performance/", performance_views.performance, name="performance"),
+    path(
+        "performance/download/<slug:section>.csv",
+        performance_views.performance_csv,
+        name="performance_csv",
+    ),
+    path("performance/budget/", budget_views.budget, name="performance-budget"),
+    path("performance/budget/costs/", budget_views.budget_costs, name="performance-budget-costs"),
+    path(
+        "performance/budget/costs/upload/",
+        budget_views.budget_costs_upload,
+        name="performance-budget-costs-upload",
+    ),
+    path(
+        "performance/budget/unit-costs.csv",
+        budget_views.budget_costs_csv,
+        name="performance-budget-costs-csv",
+    ),
 ]

@@ -38,10 +38,10 @@ class ZoneIndex:
     @classmethod
     def build(cls, stamp: tuple[Any, ...]) -> ZoneIndex:
         index = cls(stamp=stamp)
-        for zone_id, role, geometry in Zone.objects.filter(geometry__isnull=False).values_list(
-            "id", "layer__role", "geometry"
-        ):
-            geom = shape(geometry)
+        # Zones known only by their code (an imported city's districts) have no boundary.
+        mapped = Zone.objects.filter(geometry__isnull=False)
+        for zone_id, role, geometry in mapped.values_list("id", "layer__role", "geometry"):
+            geom = shape(geometry or {})
             shapely.prepare(geom)
             index.zone_ids.append(zone_id)
             index.roles.append(role)

@@ -1,5 +1,6 @@
 """The demo city of Prairie Falls: its departments, services, business calendar, boundaries,
-routing rules and staff. Loading is idempotent (an existing record is updated in place)."""
+routing rules, staff and unit costs. Loading is idempotent (an existing record is updated in
+place)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from civicdesk.catalog.models import (
 from civicdesk.console.demo import knowledge_articles_load
 from civicdesk.geo.models import LayerRole, RoutingRule, Zone
 from civicdesk.geo.services import layer_load
+from civicdesk.performance.costs import costs_load
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_PASSWORD = "prairiefalls-demo"  # noqa: S105 - printed on purpose for the local demo
@@ -225,6 +227,8 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
             user.save(update_fields=["password"])
 
     knowledge_articles_load()
+    # Unit costs for budgeting, in the same CSV format `civicdesk costs load` reads.
+    costs_load((DEMO_DIR / "costs.csv").read_text(encoding="utf-8"))
     return DemoSummary(
         departments=len(departments),
         services=len(data["services"]),

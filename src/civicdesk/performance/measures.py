@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 # Durations under a minute fall in bucket 0; bucket k >= 1 holds [60 * R**(k-1), 60 * R**k).
 BUCKET_RATIO = 1.15
@@ -179,7 +180,7 @@ def _hours(seconds: float | None) -> float | None:
 # The published figures, in the order the CSV downloads and the report list them.
 FIGURES: dict[str, Promise] = {
     "received": _("Requests received"),
-    "closed": _("Closed"),
+    "closed": pgettext_lazy("figure: requests closed", "Closed"),
     "open": _("Still open"),
     "on_time_rate": _("On-time rate"),
     "open_past_due": _("Open past due"),
@@ -195,6 +196,15 @@ FIGURES: dict[str, Promise] = {
 RATE_FIGURES = frozenset(
     {"on_time_rate", "reopen_rate", "duplicate_rate", "first_contact_rate", "close_rate"}
 )
+
+
+def figure_kind(name: str) -> str:
+    """How a figure reads: "rate" (a fraction 0..1), "hours" or "count"."""
+    if name in RATE_FIGURES:
+        return "rate"
+    if name.endswith("_hours"):
+        return "hours"
+    return "count"
 
 
 def merge_histograms(rows: Iterable[tuple[int, int]]) -> dict[int, int]:

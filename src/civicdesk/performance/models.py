@@ -9,6 +9,7 @@ docs/performance.md for the definitions.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -81,10 +82,93 @@ class DurationRollup(models.Model):
         indexes = [
             models.Index(fields=["measure", "day"]),
             models.Index(fields=["service", "measure", "day"]),
+            # Reads of a few days' histograms narrowed by more dimensions than the cube
+            # keeps (cube.py); without it SQLite scans the table in GROUP BY order.
+            models.Index(fields=["day"], name="durationrollup_day"),
         ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.measure} bucket {self.bucket}: {self.count}"
+
+
+class CubeGrain(models.TextChoices):
+    DAY = "day", _("Day")
+    WEEK = "week", _("Week")
+    MONTH = "month", _("Month")
+
+
+def _cube_indexes(prefix: str) -> list[models.Index]:
+    # One index per dimension a filter may name, each behind (grain, grouping): a read takes
+    # one grouping's rows of one service (say) over a range of days or months.
+    return [
+        models.Index(fields=["grain", "grouping", "start"], name=f"{prefix}_time"),
+        *(
+            models.Index(fields=["grain", "grouping", dim, "start"], name=f"{prefix}_{dim}")
+            for dim in ("service", "department", "district", "channel")
+        ),
+    ]
+
+
+class CubeCell(models.Model):
+    """Where a cube row sits: a day or a calendar month, and the dimensions it keeps
+    (``grouping``, a bitmask: 1 service, 2 department, 4 district, 8 channel). The columns
+    of the dimensions it sums over stay empty. See ``cube.py``."""
+
+    grain = models.CharField(max_length=5, choices=CubeGrain.choices)
+    start = models.DateField(help_text="The day, or the first day of the week or month.")
+    grouping = models.PositiveSmallIntegerField()
+    service = models.ForeignKey(
+        "catalog.Service", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    department = models.ForeignKey(
+        "catalog.Department", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    district = models.ForeignKey(
+        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RollupCube(CubeCell):
+    """The daily rollups summed over a cell: a dashboard reads a few hundred of these rows
+    instead of hundreds of thousands of daily rows. Derived from ``DailyRollup`` and
+    rewritten with it."""
+
+    received = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    closed_with_target = models.PositiveIntegerField(default=0)
+    closed_on_time = models.PositiveIntegerField(default=0)
+    close_seconds = models.FloatField(default=0)
+    first_action = models.PositiveIntegerField(default=0)
+    first_action_seconds = models.FloatField(default=0)
+    ever_closed = models.PositiveIntegerField(default=0)
+    reopened = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    first_contact = models.PositiveIntegerField(default=0)
+    phone_received = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = _cube_indexes("cube")
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.start} grouping {self.grouping}: {self.received}"
+
+
+class DurationCube(CubeCell):
+    """``DurationRollup`` histograms summed over a cell."""
+
+    measure = models.CharField(max_length=16, choices=DurationMeasure.choices)
+    bucket = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = _cube_indexes("dcube")
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.start} {self.measure} bucket {self.bucket}: {self.count}"
 
 
 class RollupState(models.Model):
@@ -101,7 +185,12 @@ class RollupState(models.Model):
         return f"{self.name} at {self.watermark}"
 
 
-money = {"max_digits": 12, "decimal_places": 2, "validators": [MinValueValidator(Decimal(0))]}
+# Typed loosely so the field keyword arguments can be spread into each DecimalField.
+money: dict[str, Any] = {
+    "max_digits": 12,
+    "decimal_places": 2,
+    "validators": [MinValueValidator(Decimal(0))],
+}
 
 
 class DepartmentCost(models.Model):

@@ -24,6 +24,7 @@ from civicdesk.ops.bulkload import rows_insert
 from civicdesk.servicerequests.models import Channel, EventKind, RequestEvent, ServiceRequest
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
+from .cube import cube_clear, cube_days_write, cube_periods_write
 from .measures import bucket_of
 from .models import DailyRollup, DurationMeasure, DurationRollup, RollupState
 
@@ -157,12 +158,15 @@ def _days_write(days: Iterable[dt.date]) -> int:
     batch_days: list[dt.date] = []
     daily: list[tuple[Any, ...]] = []
     durations: list[tuple[Any, ...]] = []
+    days_written: set[dt.date] = set()
 
     def flush() -> None:
         DailyRollup.objects.filter(day__in=batch_days).delete()
         DurationRollup.objects.filter(day__in=batch_days).delete()
         rows_insert(DailyRollup, _DAILY_COLUMNS, daily)
         rows_insert(DurationRollup, _DURATION_COLUMNS, durations)
+        cube_days_write(batch_days, daily, durations)
+        days_written.update(batch_days)
         batch_days.clear()
         daily.clear()
         durations.clear()
@@ -177,6 +181,7 @@ def _days_write(days: Iterable[dt.date]) -> int:
             flush()
     if batch_days:
         flush()
+    cube_periods_write(days_written)
     return written
 
 
@@ -199,6 +204,7 @@ def rollups_rebuild(*, now: dt.datetime | None = None) -> int:
     with transaction.atomic():
         DailyRollup.objects.all().delete()
         DurationRollup.objects.all().delete()
+        cube_clear()
         written = _days_write(_all_days())
         RollupState.objects.update_or_create(
             name=STATE,

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .statuses import CLOSED_STATUSES, Status, open311_status
+from .statuses import CLOSED_STATUSES, OPEN_STATUSES, Status, open311_status
 
 
 class Channel(models.TextChoices):
@@ -131,6 +131,21 @@ class ServiceRequest(models.Model):
             models.Index(fields=["department", "status"]),
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["lat", "long"]),
+            # The open requests alone (a few percent of all), with every column the backlog
+            # and open-past-due figures read: those reads never touch the closed millions.
+            models.Index(
+                fields=[
+                    "due_at",
+                    "requested_at",
+                    "service",
+                    "department",
+                    "district",
+                    "channel",
+                    "parent",
+                ],
+                condition=models.Q(status__in=sorted(OPEN_STATUSES)),
+                name="request_open_figures",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
