@@ -11,17 +11,16 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from civicdesk.accounts.models import Role, User
 from civicdesk.catalog.models import Department, Service
 from civicdesk.errors import InvalidInput
+from civicdesk.i18n import current_language
 from civicdesk.performance.budget import cost_summary, unit_costs
 from civicdesk.performance.costs import costs_csv_parse, costs_export, unit_costs_save
 from civicdesk.performance.forecast import METHOD_NAMES, METHODS, outlook
-from civicdesk.performance.report import CURRENCY
 from civicdesk.performance.selectors import Filters
 
 from .access import staff_required
@@ -34,16 +33,12 @@ def can_edit_costs(user: User) -> bool:
     return user.role in COST_EDITOR_ROLES
 
 
-def _language() -> str:
-    return (get_language() or settings.LANGUAGE_CODE).split("-")[0]
-
-
 @staff_required
 @require_http_methods(["GET", "HEAD"])
 def budget(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    language = _language()
+    language = current_language()
     today = timezone.localdate()
     start, end = last_whole_month(today)
     if "start" in request.GET or "end" in request.GET:
@@ -73,7 +68,7 @@ def budget(request: HttpRequest) -> HttpResponse:
             ],
             "forecast_months": list(zip(view.months, view.monthly_total, strict=True)),
             "can_edit": can_edit_costs(user),
-            "currency": CURRENCY,
+            "currency": settings.CIVICDESK_CURRENCY_SYMBOL,
             "start": start,
             "end": end,
         },
@@ -88,7 +83,7 @@ def _costs_page(
     upload: CostsUploadForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    language = _language()
+    language = current_language()
     if form is None:
         form = _costs_form(None, language)
     return render(
@@ -98,7 +93,7 @@ def _costs_page(
             "section": "budget",
             "form": form,
             "upload": upload or CostsUploadForm(auto_id="upload-%s"),
-            "currency": CURRENCY,
+            "currency": settings.CIVICDESK_CURRENCY_SYMBOL,
         },
         status=status,
     )
@@ -122,7 +117,7 @@ def _costs_form(data: Any, language: str) -> UnitCostsForm:
 def budget_costs(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _costs_page(request)
-    form = _costs_form(request.POST, _language())
+    form = _costs_form(request.POST, current_language())
     if not form.is_valid():
         return _costs_page(request, form=form, status=400)
     saved = unit_costs_save(changes=form.changes)

@@ -14,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,6 +27,7 @@ from civicdesk.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
+from civicdesk.i18n import current_language
 from civicdesk.servicerequests.models import Channel, Priority, ServiceRequest
 from civicdesk.servicerequests.selectors import duplicates_find, request_get
 from civicdesk.servicerequests.services import (
@@ -78,10 +78,6 @@ from .selectors import (
 from .services import knowledge_article_save
 
 
-def _language() -> str:
-    return (get_language() or settings.LANGUAGE_CODE).split("-")[0]
-
-
 def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)  # staff_required has checked
@@ -110,7 +106,7 @@ class LogoutView(auth_views.LogoutView):
 @require_http_methods(["GET", "HEAD"])
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    language = _language()
+    language = current_language()
     choices = queue_choices(user)
     form = QueueFilterForm(request.GET, choices=choices, language=language, auto_id="filter-%s")
     filters = QueueFilters(**form.filters())
@@ -289,7 +285,7 @@ def _render_detail(
     status: int = 200,
 ) -> HttpResponse:
     user = _user(request)
-    language = _language()
+    language = current_language()
     detail = request_detail(request=sr, viewer=user, language=language)
     forms = _action_forms(sr, detail.next_statuses)
     failed = ""
@@ -474,7 +470,7 @@ def request_action(request: HttpRequest, public_id: str, action: str) -> HttpRes
 @require_http_methods(["GET", "HEAD"])
 def intake(request: HttpRequest) -> HttpResponse:
     """Step one: find the service, by words or from the full list."""
-    language = _language()
+    language = current_language()
     choice = ServiceChoiceForm(request.GET if "service" in request.GET else None, language=language)
     if choice.is_bound and choice.is_valid():
         return redirect("console:intake_service", service_code=choice.cleaned_data["service"])
@@ -498,7 +494,7 @@ def intake(request: HttpRequest) -> HttpResponse:
 def intake_service(request: HttpRequest, service_code: str) -> HttpResponse:
     """Step two: the service's questions, the place and the caller; creates the request."""
     service = get_object_or_404(Service, service_code=service_code, active=True)
-    language = _language()
+    language = current_language()
     if request.method == "POST":
         form = IntakeForm(request.POST, service=service)
         if form.is_valid():
@@ -554,7 +550,7 @@ def intake_done(request: HttpRequest, public_id: str) -> HttpResponse:
     return render(
         request,
         "console/intake_done.html",
-        {"section": "intake", "sr": sr, "duplicates": duplicates, "language": _language()},
+        {"section": "intake", "sr": sr, "duplicates": duplicates, "language": current_language()},
     )
 
 
@@ -566,7 +562,7 @@ def intake_done(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def knowledge(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    language = _language()
+    language = current_language()
     form = KnowledgeSearchForm(request.GET, language=language)
     query, service_code = form.params()
     return render(
@@ -598,7 +594,7 @@ def _article(request: HttpRequest, slug: str) -> KnowledgeArticle:
 @require_http_methods(["GET", "HEAD"])
 def knowledge_article(request: HttpRequest, slug: str) -> HttpResponse:
     article = _article(request, slug)
-    language = _language()
+    language = current_language()
     others = [
         (code, name)
         for code, name in settings.LANGUAGES

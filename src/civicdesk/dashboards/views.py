@@ -7,14 +7,13 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from civicdesk.i18n import current_language
 from civicdesk.performance.measures import FIGURES
 from civicdesk.performance.rollups import rollups_as_of
 from civicdesk.performance.selectors import filter_options
@@ -38,10 +37,6 @@ from .presenters import (
 )
 
 
-def _language() -> str:
-    return (get_language() or settings.LANGUAGE_CODE).split("-")[0]
-
-
 def dashboard_page(
     request: HttpRequest,
     *,
@@ -52,7 +47,7 @@ def dashboard_page(
 ) -> HttpResponse:
     """The dashboard for the filters in the query string; with filters that cannot be used,
     the form with its errors (status 400) and no figures."""
-    language = _language()
+    language = current_language()
     form = DashboardFilterForm(request.GET, options=filter_options(language))
     context: dict[str, Any] = {
         "form": form,
@@ -119,7 +114,7 @@ def dashboard_csv(request: HttpRequest, section: str) -> HttpResponse:
     """One section of the dashboard as CSV (UTF-8 with a header row), same filters."""
     if section not in SECTIONS:
         raise Http404
-    language = _language()
+    language = current_language()
     form = DashboardFilterForm(request.GET, options=filter_options(language))
     if not form.is_valid() or form.filters is None:
         lines = [_("These filters cannot be used:")]

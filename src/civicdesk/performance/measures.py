@@ -11,7 +11,7 @@ while staying cheap to sum over millions of requests.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from django.utils.functional import Promise
@@ -77,9 +77,7 @@ class Measures:
     closed: int = 0
     closed_with_target: int = 0
     closed_on_time: int = 0
-    close_seconds: float = 0.0
     first_action: int = 0
-    first_action_seconds: float = 0.0
     ever_closed: int = 0
     reopened: int = 0
     duplicates: int = 0
@@ -94,9 +92,7 @@ class Measures:
         "closed",
         "closed_with_target",
         "closed_on_time",
-        "close_seconds",
         "first_action",
-        "first_action_seconds",
         "ever_closed",
         "reopened",
         "duplicates",
@@ -132,10 +128,6 @@ class Measures:
         return _ratio(self.closed_on_time, self.closed_with_target + self.open_past_due)
 
     @property
-    def close_rate(self) -> float | None:
-        return _ratio(self.closed, self.received)
-
-    @property
     def reopen_rate(self) -> float | None:
         return _ratio(self.reopened, self.ever_closed)
 
@@ -154,11 +146,6 @@ class Measures:
     @property
     def p90_close_hours(self) -> float | None:
         return _hours(histogram_quantile(self.close_histogram, 0.9))
-
-    @property
-    def mean_close_hours(self) -> float | None:
-        counted = sum(self.close_histogram.values())
-        return self.close_seconds / counted / 3600 if counted else None
 
     @property
     def median_first_action_hours(self) -> float | None:
@@ -193,9 +180,7 @@ FIGURES: dict[str, Promise] = {
     "first_contact_rate": _("Phone first-contact resolution"),
 }
 
-RATE_FIGURES = frozenset(
-    {"on_time_rate", "reopen_rate", "duplicate_rate", "first_contact_rate", "close_rate"}
-)
+RATE_FIGURES = frozenset({"on_time_rate", "reopen_rate", "duplicate_rate", "first_contact_rate"})
 
 
 def figure_kind(name: str) -> str:
@@ -205,10 +190,3 @@ def figure_kind(name: str) -> str:
     if name.endswith("_hours"):
         return "hours"
     return "count"
-
-
-def merge_histograms(rows: Iterable[tuple[int, int]]) -> dict[int, int]:
-    histogram: dict[int, int] = {}
-    for bucket, count in rows:
-        histogram[bucket] = histogram.get(bucket, 0) + int(count)
-    return histogram

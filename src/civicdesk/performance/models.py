@@ -17,8 +17,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class DailyRollup(models.Model):
-    """Counts for the requests received on ``day`` with one combination of dimensions."""
+class RollupKey(models.Model):
+    """The received day and the dimensions a rollup row is kept for."""
 
     day = models.DateField()
     service = models.ForeignKey("catalog.Service", on_delete=models.CASCADE, related_name="+")
@@ -28,14 +28,19 @@ class DailyRollup(models.Model):
     )
     channel = models.CharField(max_length=16)
 
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupKey):
+    """Counts for the requests received on ``day`` with one combination of dimensions."""
+
     received = models.PositiveIntegerField(default=0)
     closed = models.PositiveIntegerField(default=0)
     # Closed requests that had a service-level target, and those closed by it.
     closed_with_target = models.PositiveIntegerField(default=0)
     closed_on_time = models.PositiveIntegerField(default=0)
-    close_seconds = models.FloatField(default=0, help_text="Sum of time to close, closed only.")
     first_action = models.PositiveIntegerField(default=0)
-    first_action_seconds = models.FloatField(default=0)
     ever_closed = models.PositiveIntegerField(
         default=0, help_text="Closed now, or closed once and since reopened."
     )
@@ -61,19 +66,12 @@ class DurationMeasure(models.TextChoices):
     FIRST_ACTION = "first_action", _("Time to first action")
 
 
-class DurationRollup(models.Model):
+class DurationRollup(RollupKey):
     """A histogram of durations (log-spaced buckets) for one cohort day and dimensions.
 
     Medians and 90th percentiles are read off the summed histogram: see ``measures.py``.
     """
 
-    day = models.DateField()
-    service = models.ForeignKey("catalog.Service", on_delete=models.CASCADE, related_name="+")
-    department = models.ForeignKey("catalog.Department", on_delete=models.CASCADE, related_name="+")
-    district = models.ForeignKey(
-        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    channel = models.CharField(max_length=16)
     measure = models.CharField(max_length=16, choices=DurationMeasure.choices)
     bucket = models.PositiveSmallIntegerField()
     count = models.PositiveIntegerField()
@@ -141,9 +139,7 @@ class RollupCube(CubeCell):
     closed = models.PositiveIntegerField(default=0)
     closed_with_target = models.PositiveIntegerField(default=0)
     closed_on_time = models.PositiveIntegerField(default=0)
-    close_seconds = models.FloatField(default=0)
     first_action = models.PositiveIntegerField(default=0)
-    first_action_seconds = models.FloatField(default=0)
     ever_closed = models.PositiveIntegerField(default=0)
     reopened = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)

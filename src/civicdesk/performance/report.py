@@ -36,18 +36,19 @@ from .selectors import (
     Backlog,
     Comparison,
     Filters,
+    OpenPastDue,
     backlog,
     comparison,
     dimension_labels,
     measures_by,
     measures_trend,
     month_parse,
+    open_past_due,
     received_span,
 )
 
 TOP_SERVICES = 10
 EARLIEST_YEAR = 1900  # years before this are typing mistakes (and break date arithmetic)
-CURRENCY = settings.CIVICDESK_CURRENCY_SYMBOL
 CSV_COLUMNS = ("section", "dimension", "key", "label", "figure", "value", "previous", "last_year")
 
 # Short definitions for the appendix: the same words as the dashboards' (docs/performance.md
@@ -159,11 +160,11 @@ def month_name(day: dt.date) -> str:
 
 
 def _breakdowns(
-    filters: Filters, dimension: str, language: str, now: dt.datetime
+    filters: Filters, dimension: str, language: str, late: OpenPastDue
 ) -> list[Breakdown]:
-    current = dict(measures_by(filters, dimension, now=now))
-    previous = dict(measures_by(filters.previous(), dimension, now=now))
-    last_year = dict(measures_by(filters.last_year(), dimension, now=now))
+    current = dict(measures_by(filters, dimension, past_due=late))
+    previous = dict(measures_by(filters.previous(), dimension, past_due=late))
+    last_year = dict(measures_by(filters.last_year(), dimension, past_due=late))
     keys = [k for k in current if current[k].received] or list(current)
     labels = dimension_labels(dimension, keys, language)
     codes = _codes(dimension, keys)
@@ -218,6 +219,8 @@ def monthly_report(
             {"month": [_("%(month)s has not begun yet; nothing to report.") % {"month": month}]}
         )
     filters = Filters(start=first, end=last)
+    # The requests open past due now, read once and counted for every figure of the report.
+    late = open_past_due(now=now)
     with translation.override(language):
         trend_start = (first - dt.timedelta(days=365)).replace(day=1)
         as_of = min(last, today)
@@ -229,12 +232,12 @@ def monthly_report(
             generated_at=now,
             in_progress=last >= today,
             filters=filters,
-            figures=comparison(filters, now=now),
-            trend=measures_trend(Filters(start=trend_start, end=last), "month", now=now),
-            by_department=_breakdowns(filters, "department", language, now),
-            by_service=_breakdowns(filters, "service", language, now),
-            by_district=_breakdowns(filters, "district", language, now),
-            by_channel=_breakdowns(filters, "channel", language, now),
+            figures=comparison(filters, past_due=late),
+            trend=measures_trend(Filters(start=trend_start, end=last), "month", past_due=late),
+            by_department=_breakdowns(filters, "department", language, late),
+            by_service=_breakdowns(filters, "service", language, late),
+            by_district=_breakdowns(filters, "district", language, late),
+            by_channel=_breakdowns(filters, "channel", language, late),
             backlog=backlog(filters, now=now),
             costs=cost_summary(filters, language=language),
             unit_costs=unit_costs(as_of=as_of, language=language),
@@ -262,7 +265,7 @@ def percent(rate: float | None) -> str:
 def money_text(value: Decimal | float | None, decimals: int = 0) -> str:
     if value is None:
         return DASH
-    return f"{CURRENCY}{number(value, decimals)}"
+    return f"{settings.CIVICDESK_CURRENCY_SYMBOL}{number(value, decimals)}"
 
 
 def figure_text(name: str, value: float | int | None) -> str:

@@ -24,8 +24,8 @@ from civicdesk.ops.bulkload import rows_insert
 from civicdesk.servicerequests.models import Channel, EventKind, RequestEvent, ServiceRequest
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
-from .cube import cube_clear, cube_days_write, cube_periods_write
-from .measures import bucket_of
+from .cube import DAILY_COLUMNS, DURATION_COLUMNS, cube_clear, cube_days_write, cube_periods_write
+from .measures import Measures, bucket_of
 from .models import DailyRollup, DurationMeasure, DurationRollup, RollupState
 
 STATE = "daily"
@@ -36,34 +36,17 @@ _FIRST_CONTACT_ENDINGS = frozenset({Status.RESOLVED, Status.CLOSED, Status.REFER
 
 Key = tuple[int, int, int | None, str]
 
-_DAILY_COLUMNS = (
-    "day",
-    "service_id",
-    "department_id",
-    "district_id",
-    "channel",
-    "received",
-    "closed",
-    "closed_with_target",
-    "closed_on_time",
-    "close_seconds",
-    "first_action",
-    "first_action_seconds",
-    "ever_closed",
-    "reopened",
-    "duplicates",
-    "first_contact",
-)
-_DURATION_COLUMNS = (
-    "day",
-    "service_id",
-    "department_id",
-    "district_id",
-    "channel",
-    "measure",
-    "bucket",
-    "count",
-)
+(
+    RECEIVED,
+    CLOSED,
+    CLOSED_WITH_TARGET,
+    CLOSED_ON_TIME,
+    FIRST_ACTION,
+    EVER_CLOSED,
+    REOPENED,
+    DUPLICATES,
+    FIRST_CONTACT,
+) = range(len(Measures.COUNTS))
 _FIELDS = (
     "id",
     "service_id",
@@ -97,7 +80,9 @@ def _day_rows(day: dt.date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     reopened = RequestEvent.objects.filter(request=OuterRef("pk"), kind=EventKind.REOPEN)
     rows = received.annotate(was_reopened=Exists(reopened)).values_list(*_FIELDS, "was_reopened")
     first_contact_limit = settings.CIVICDESK_FIRST_CONTACT_MINUTES * 60
-    sums: dict[Key, list[float]] = defaultdict(lambda: [0] * 11)
+    # One slot per name in Measures.COUNTS, in its order (the order DAILY_COLUMNS writes),
+    # addressed by the constants below: indexes, because this loop runs once per request.
+    sums: dict[Key, list[int]] = defaultdict(lambda: [0] * len(Measures.COUNTS))
     histograms: dict[tuple[Key, str, int], int] = defaultdict(int)
     for (
         _id,
@@ -115,36 +100,35 @@ def _day_rows(day: dt.date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     ) in rows.iterator(chunk_size=5000):
         key = (service_id, department_id, district_id, channel)
         s = sums[key]
-        s[0] += 1
-        duplicate = status == Status.DUPLICATE or parent_id is not None
-        closed = status in CLOSED_STATUSES and closed_at is not None
-        if duplicate:
-            s[9] += 1
-        if closed and not duplicate:
-            seconds = max(0.0, (closed_at - requested_at).total_seconds())
-            s[1] += 1
-            s[4] += seconds
-            histograms[(key, DurationMeasure.CLOSE, bucket_of(seconds))] += 1
-            if due_at is not None:
-                s[2] += 1
-                if closed_at <= due_at:
-                    s[3] += 1
-            if (
-                channel == Channel.PHONE
-                and status in _FIRST_CONTACT_ENDINGS
-                and seconds <= first_contact_limit
-                and not was_reopened
-            ):
-                s[10] += 1
+        s[RECEIVED] += 1
         if first_action_at is not None:
             seconds = max(0.0, (first_action_at - requested_at).total_seconds())
-            s[5] += 1
-            s[6] += seconds
+            s[FIRST_ACTION] += 1
             histograms[(key, DurationMeasure.FIRST_ACTION, bucket_of(seconds))] += 1
-        if (closed and not duplicate) or (was_reopened and not duplicate):
-            s[7] += 1
-        if was_reopened and not duplicate:
-            s[8] += 1
+        if status == Status.DUPLICATE or parent_id is not None:
+            s[DUPLICATES] += 1
+            continue  # left out of every figure about closing
+        if was_reopened:
+            s[REOPENED] += 1
+        if status not in CLOSED_STATUSES or closed_at is None:
+            if was_reopened:
+                s[EVER_CLOSED] += 1
+            continue
+        s[CLOSED] += 1
+        s[EVER_CLOSED] += 1
+        seconds = max(0.0, (closed_at - requested_at).total_seconds())
+        histograms[(key, DurationMeasure.CLOSE, bucket_of(seconds))] += 1
+        if due_at is not None:
+            s[CLOSED_WITH_TARGET] += 1
+            if closed_at <= due_at:
+                s[CLOSED_ON_TIME] += 1
+        if (
+            channel == Channel.PHONE
+            and status in _FIRST_CONTACT_ENDINGS
+            and seconds <= first_contact_limit
+            and not was_reopened
+        ):
+            s[FIRST_CONTACT] += 1
     daily = [(day, *key, *values) for key, values in sums.items()]
     durations = [
         (day, *key, measure, bucket, count) for (key, measure, bucket), count in histograms.items()
@@ -163,8 +147,8 @@ def _days_write(days: Iterable[dt.date]) -> int:
     def flush() -> None:
         DailyRollup.objects.filter(day__in=batch_days).delete()
         DurationRollup.objects.filter(day__in=batch_days).delete()
-        rows_insert(DailyRollup, _DAILY_COLUMNS, daily)
-        rows_insert(DurationRollup, _DURATION_COLUMNS, durations)
+        rows_insert(DailyRollup, DAILY_COLUMNS, daily)
+        rows_insert(DurationRollup, DURATION_COLUMNS, durations)
         cube_days_write(batch_days, daily, durations)
         days_written.update(batch_days)
         batch_days.clear()

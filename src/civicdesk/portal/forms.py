@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from civicdesk.catalog.models import Datatype, Service, ServiceAttribute
 from civicdesk.errors import InvalidInput
+from civicdesk.i18n import current_language
 
 MAX_PHOTOS = 3
 
@@ -122,7 +121,7 @@ class ReportForm(forms.Form):
     def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.service = service
-        language = get_language() or settings.LANGUAGE_CODE
+        language = current_language()
         self.questions: list[tuple[ServiceAttribute, str]] = []
         self.information: list[str] = []
         for attribute in service.attributes.all().order_by("order", "code"):

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from civicdesk.catalog.models import Service
 from civicdesk.errors import InvalidInput
+from civicdesk.i18n import current_language
 from civicdesk.performance.opendata import (
     COLUMNS,
     FORMATS,
@@ -23,8 +24,6 @@ from civicdesk.performance.opendata import (
     export_filter_parse,
     requests_export,
 )
-
-from .views import _language
 
 # What each column holds, for the page (docs/open-data.md says the same at more length).
 COLUMN_MEANINGS = {
@@ -72,7 +71,7 @@ def _page(
             "services": Service.objects.order_by("name"),
             "columns": [(name, COLUMN_MEANINGS[name]) for name in COLUMNS],
             "formats": FORMATS,
-            "language": _language(),
+            "language": current_language(),
         },
         status=status,
     )

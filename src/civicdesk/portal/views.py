@@ -11,7 +11,6 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -19,6 +18,7 @@ from civicdesk.catalog.models import Service
 from civicdesk.catalog.selectors import services_search
 from civicdesk.errors import CivicdeskError, InvalidInput
 from civicdesk.geo.models import LayerRole, Zone
+from civicdesk.i18n import current_language
 from civicdesk.servicerequests.models import Channel, ServiceRequest
 from civicdesk.servicerequests.selectors import duplicates_find, public_address, public_point
 from civicdesk.servicerequests.services import (
@@ -41,10 +41,6 @@ from .selectors import (
 )
 
 
-def _language() -> str:
-    return (get_language() or settings.LANGUAGE_CODE).split("-")[0]
-
-
 @require_http_methods(["GET", "HEAD"])
 def home(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
@@ -54,8 +50,8 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "query": query,
             "results": services_search(query) if query else None,
-            "groups": services_by_group(_language()),
-            "language": _language(),
+            "groups": services_by_group(current_language()),
+            "language": current_language(),
         },
     )
 
@@ -63,7 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def report(request: HttpRequest, service_code: str) -> HttpResponse:
     service = get_object_or_404(Service, service_code=service_code, active=True)
-    language = _language()
+    language = current_language()
     if service.emergency:
         return render(request, "portal/emergency.html", {"service": service, "language": language})
     if request.method == "POST":
@@ -133,7 +129,7 @@ def confirmation(request: HttpRequest, public_id: str) -> HttpResponse:
     sr = public_request(public_id)
     if sr is None or request.session.get("reported") != public_id:
         raise Http404
-    return render(request, "portal/confirmation.html", {"sr": sr, "language": _language()})
+    return render(request, "portal/confirmation.html", {"sr": sr, "language": current_language()})
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -166,7 +162,7 @@ def request_page(request: HttpRequest, public_id: str) -> HttpResponse:
                             email=follow_form.cleaned_data["email"],
                             phone=follow_form.cleaned_data["phone"],
                             sms_opt_in=bool(follow_form.cleaned_data["phone"]),
-                            preferred_language=_language(),
+                            preferred_language=current_language(),
                         ),
                     )
                     messages.success(request, _("You will receive updates on this request."))
@@ -214,7 +210,7 @@ def request_page(request: HttpRequest, public_id: str) -> HttpResponse:
             "follow_form": follow_form,
             "reopen_form": reopen_form,
             "can_reopen": can_reopen(sr),
-            "language": _language(),
+            "language": current_language(),
             "public_address": public_address(sr.address, sensitive=sr.service.sensitive_location),
             "public_point": _point(sr),
             "status_label": Status(sr.status).label,
@@ -235,7 +231,7 @@ def requests_list(request: HttpRequest) -> HttpResponse:
         "until": _date(request.GET.get("until")),
     }
     page_obj, points = recent_requests(filters, _page(request.GET.get("page")))
-    language = _language()
+    language = current_language()
     query = request.GET.copy()
     query.pop("page", None)
     return render(

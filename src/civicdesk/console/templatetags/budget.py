@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.utils.translation import gettext as _
 
 from civicdesk.performance.forecast import Interval
-from civicdesk.performance.report import CURRENCY
 
 register = template.Library()
 
@@ -20,7 +20,7 @@ def money(value: Decimal | float | None, decimals: int = 0) -> str:
     """``$1,234`` (``decimals`` after the point), or a dash for no value."""
     if value is None:
         return "\u2013"
-    return f"{CURRENCY}{floatformat(value, f'{decimals}g')}"
+    return f"{settings.CIVICDESK_CURRENCY_SYMBOL}{floatformat(value, f'{decimals}g')}"
 
 
 @register.simple_tag
