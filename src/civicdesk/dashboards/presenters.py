@@ -62,13 +62,15 @@ BREAKDOWN_TITLES: dict[str, Promise] = {
     "channel": gettext_lazy("Channel"),
 }
 # Which way a figure should move: +1 up is better, -1 down is better, 0 neither (volume is
-# demand, not performance; duplicates say how many residents saw the same problem).
+# demand, not performance; duplicates say how many residents saw the same problem). Open
+# past due is counted now for every period's requests, so an earlier period, whose requests
+# have had longer to close, always has fewer: its change is shown but not judged.
 BETTER: dict[str, int] = {
     "received": 0,
     "closed": 0,
     "open": 0,
     "on_time_rate": 1,
-    "open_past_due": -1,
+    "open_past_due": 0,
     "median_first_action_hours": -1,
     "p90_first_action_hours": -1,
     "median_close_hours": -1,
