@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "civicdesk.accounts",
+    "civicdesk.audit",
     "civicdesk.catalog",
     "civicdesk.geo",
     "civicdesk.servicerequests",
@@ -105,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "civicdesk.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -244,6 +246,22 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 CIVICDESK_MAX_UPLOAD_BYTES = env_int("CIVICDESK_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+
+# --- Backups --------------------------------------------------------------------------
+# The age public keys (age1...) backups are encrypted to. Only the matching private keys,
+# kept offline, can read a backup: the server that writes backups cannot read old ones.
+CIVICDESK_BACKUP_RECIPIENTS = env_list("CIVICDESK_BACKUP_RECIPIENTS", [])
+
+# --- Retention ------------------------------------------------------------------------
+# How long personal data is kept, in days (0: keep). Applied by the "apply-retention" job.
+# A reporter's contact details, counted from the day their request was closed:
+CIVICDESK_RETAIN_CONTACTS_DAYS = env_int("CIVICDESK_RETAIN_CONTACTS_DAYS", 3 * 365)
+# Notification delivery records (they hold addresses and phone numbers):
+CIVICDESK_RETAIN_NOTIFICATIONS_DAYS = env_int("CIVICDESK_RETAIN_NOTIFICATIONS_DAYS", 365)
+# Photos from the public, counted from the day their request was closed:
+CIVICDESK_RETAIN_MEDIA_DAYS = env_int("CIVICDESK_RETAIN_MEDIA_DAYS", 5 * 365)
+# Records of sign-in attempts (brute-force protection):
+CIVICDESK_RETAIN_SIGN_IN_ATTEMPTS_DAYS = env_int("CIVICDESK_RETAIN_SIGN_IN_ATTEMPTS_DAYS", 90)
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = PRODUCTION
