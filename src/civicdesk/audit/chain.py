@@ -77,8 +77,8 @@ def chain_verify(using: str = "default") -> ChainReport:
     expected_sequence = 1
     count = 0
     for row in _entries(using):
-
-        def broken(problem: str, row: dict[str, Any] = row) -> ChainReport:
+        problem = _link_problem(row, expected_sequence, prev_hash)
+        if problem:
             return ChainReport(
                 ok=False,
                 entries=count,
@@ -88,26 +88,27 @@ def chain_verify(using: str = "default") -> ChainReport:
                 broken_id=row["id"],
                 problem=problem,
             )
-
-        if row["sequence"] != expected_sequence:
-            if row["sequence"] > expected_sequence:
-                missing = (
-                    f"entry #{expected_sequence} before it is missing"
-                    if row["sequence"] == expected_sequence + 1
-                    else f"entries #{expected_sequence} to #{row['sequence'] - 1} before it "
-                    "are missing"
-                )
-                return broken(f"{missing} (deleted)")
-            return broken(f"its sequence number should be {expected_sequence}")
-        if row["prev_hash"] != prev_hash:
-            return broken(
-                "it does not link to the entry before it (that entry was edited or deleted)"
-            )
-        if entry_hash(row) != row["hash"]:
-            return broken("its content does not match its hash (it was edited)")
         prev_hash = row["hash"]
         expected_sequence += 1
         count += 1
     return ChainReport(
         ok=True, entries=count, head_sequence=expected_sequence - 1, head_hash=prev_hash
     )
+
+
+def _link_problem(row: dict[str, Any], expected_sequence: int, prev_hash: str) -> str:
+    """What is wrong with this entry, given the one before it ("" if nothing)."""
+    if row["sequence"] != expected_sequence:
+        if row["sequence"] > expected_sequence:
+            missing = (
+                f"entry #{expected_sequence} before it is missing"
+                if row["sequence"] == expected_sequence + 1
+                else f"entries #{expected_sequence} to #{row['sequence'] - 1} before it are missing"
+            )
+            return f"{missing} (deleted)"
+        return f"its sequence number should be {expected_sequence}"
+    if row["prev_hash"] != prev_hash:
+        return "it does not link to the entry before it (that entry was edited or deleted)"
+    if entry_hash(row) != row["hash"]:
+        return "its content does not match its hash (it was edited)"
+    return ""

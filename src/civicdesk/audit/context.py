@@ -19,13 +19,14 @@ class Origin:
     user_agent: str = ""
 
 
-_origin: contextvars.ContextVar[Origin] = contextvars.ContextVar(
-    "civicdesk_audit_origin", default=Origin()
+NO_ORIGIN = Origin()
+_origin: contextvars.ContextVar[Origin | None] = contextvars.ContextVar(
+    "civicdesk_audit_origin", default=None
 )
 
 
 def current_origin() -> Origin:
-    return _origin.get()
+    return _origin.get() or NO_ORIGIN
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -43,7 +44,7 @@ def request_origin(request: HttpRequest) -> Origin:
 
 
 @contextmanager
-def origin(value: Origin) -> Iterator[None]:
+def origin(value: Origin | None) -> Iterator[None]:
     token = _origin.set(value)
     try:
         yield

@@ -89,7 +89,7 @@ def _admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any)
     users, API keys...) is a configuration change."""
     if not created:
         return
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    model = instance.content_type.model_class() if instance.content_type else None
     audit_record(
         "config." + ADMIN_ACTIONS.get(instance.action_flag, "change"),
         actor=instance.user,
