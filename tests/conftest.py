@@ -6,16 +6,20 @@ real commits (``transactional_db``) run last and reload the city with the ``city
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from allauth.mfa.models import Authenticator
 from django.core import mail
 from django.core.cache import cache
 from django.db import close_old_connections, connection
 from django.utils import translation
 from django_tasks_db.management.commands.db_worker import Worker
 
+from civicdesk.accounts.mfa import DEMO_TOTP_SECRET, totp_enroll
 from civicdesk.accounts.models import User
 from civicdesk.catalog.models import Service
 from civicdesk.notifications.sms import MemorySmsAdapter
@@ -35,6 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Hashing the demo staff's passwords with PBKDF2 costs seconds on every load of the
     # city; tests only need passwords to check, not to resist cracking.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Per-address rate limits are off for the suite (every test client is 127.0.0.1, and
+    # the fuzzers send thousands of calls); tests of the limits turn them on.
+    settings.CIVICDESK_RATE_REPORT = settings.CIVICDESK_RATE_API = "0"
+    settings.CIVICDESK_RATE_OPEN_DATA = "0"
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +132,23 @@ def outbox() -> list[Any]:
 
 def staff(username: str) -> User:
     return User.objects.get(username=username)
+
+
+def sign_in(client: Any, user: User) -> Any:
+    """Sign ``user`` in on ``client`` as if through the sign-in pages, second step included:
+    staff must have passed it to use the console (the demo staff hold the demo key)."""
+    if user.is_city_staff and not Authenticator.objects.filter(user=user).exists():
+        totp_enroll(user, DEMO_TOTP_SECRET)
+    client.force_login(user)
+    session = client.session
+    now = time.time()
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": now, "username": user.username},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
 
 
 def make_request(

@@ -39,7 +39,7 @@ from civicdesk.performance.rollups import rollups_rebuild
 from civicdesk.performance.selectors import Filters, measures, measures_by
 from civicdesk.servicerequests.models import ServiceRequest
 from civicdesk.servicerequests.services import ContactInput
-from tests.conftest import DOWNTOWN, EAST_SIDE, make_request, staff
+from tests.conftest import DOWNTOWN, EAST_SIDE, make_request, sign_in, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -566,17 +566,17 @@ UPLOAD = "console:performance-budget-costs-upload"
 
 def signed_in(username: str) -> Client:
     client = Client()
-    client.force_login(staff(username))
+    sign_in(client, staff(username))
     return client
 
 
 def test_the_budget_page_is_for_staff_and_only_administrators_change_costs(city: None) -> None:
     url = reverse(BUDGET)
     response = Client().get(url)
-    assert response.status_code == 302 and "/staff/login/" in response["Location"]
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     resident = User.objects.create_user("resident1", password="x", role=Role.RESIDENT)
     client = Client()
-    client.force_login(resident)
+    sign_in(client, resident)
     assert client.get(url).status_code == 403
     for username in ("calltaker", "pw.crew", "pw.supervisor", "analyst", "admin"):
         response = signed_in(username).get(url)

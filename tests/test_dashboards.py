@@ -39,7 +39,7 @@ from civicdesk.performance.selectors import (
 from civicdesk.servicerequests.models import Channel, ServiceRequest
 from civicdesk.servicerequests.services import request_transition
 from civicdesk.servicerequests.statuses import OPEN_STATUSES
-from tests.conftest import DOWNTOWN, EAST_SIDE, staff
+from tests.conftest import DOWNTOWN, EAST_SIDE, sign_in, staff
 from tests.test_measures import at, history
 
 pytestmark = pytest.mark.usefixtures("city")
@@ -259,7 +259,7 @@ def test_staff_dashboard_opens_for_every_staff_role(role: str) -> None:
     user = User.objects.filter(role=role, is_active=True).first()
     assert user is not None
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     response = client.get(f"{STAFF_PAGE}?{OCTOBER}")
     assert response.status_code == 200
     page = text(response)
@@ -279,13 +279,13 @@ def test_staff_dashboard_needs_a_staff_sign_in() -> None:
     for url in (STAFF_PAGE, "/staff/performance/download/summary.csv"):
         response = Client().get(url)
         assert response.status_code == 302
-        assert response["Location"].startswith("/staff/login/?next=")
+        assert response["Location"].startswith("/accounts/login/?next=")
 
 
 def test_navigation_links_to_both_pages() -> None:
     assert 'href="/performance/"' in Client().get("/").content.decode()
     client = Client()
-    client.force_login(staff("analyst"))
+    sign_in(client, staff("analyst"))
     assert 'href="/staff/performance/"' in client.get("/staff/").content.decode()
 
 

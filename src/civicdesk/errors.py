@@ -56,3 +56,13 @@ class StaleVersion(CivicdeskError):
 
 class PermissionDenied(CivicdeskError):
     code = "permission_denied"
+
+
+class RateLimited(CivicdeskError):
+    """Too many requests from one client (address or API key); retry after ``retry_after`` s."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -67,6 +67,8 @@ if PRODUCTION:
         problems.append("DEBUG must be off")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must name the host names the site is served under")
+    if not env_bool("CIVICDESK_STAFF_MFA_REQUIRED", True):
+        problems.append("CIVICDESK_STAFF_MFA_REQUIRED cannot be turned off")
     if "DATABASE_URL" not in os.environ:
         problems.append("DATABASE_URL must be set (PostgreSQL is the production engine)")
     if problems:
@@ -84,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
     "civicdesk.accounts",
@@ -96,7 +99,18 @@ INSTALLED_APPS = [
     "civicdesk.portal",
     "civicdesk.console",
     "civicdesk.performance",
+    "civicdesk.surveys",
     "civicdesk.ops",
+    # Sign-in: allauth's login flow with multi-factor authentication (TOTP, WebAuthn
+    # passkeys, recovery codes), optional single sign-on through the city's OpenID Connect
+    # provider, per-device sessions; axes locks out repeated failures.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -109,13 +123,23 @@ MIDDLEWARE = [
     "civicdesk.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "civicdesk.accounts.middleware.StaffSessionMiddleware",
+    "civicdesk.accounts.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "civicdesk.urls"
 WSGI_APPLICATION = "civicdesk.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/staff/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/staff/"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out client outright
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 
 TEMPLATES = [
     {
@@ -247,6 +271,27 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 CIVICDESK_MAX_UPLOAD_BYTES = env_int("CIVICDESK_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 
+# --- Cache and rate limits --------------------------------------------------------------
+# The cache holds rate-limit counters and used one-time codes. In-process by default (each
+# web process counts on its own); production sets CIVICDESK_CACHE_URL=redis://host:6379/1.
+CIVICDESK_CACHE_URL = os.environ.get("CIVICDESK_CACHE_URL", "")
+if CIVICDESK_CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CIVICDESK_CACHE_URL,
+        }
+    }
+elif CIVICDESK_CACHE_URL:
+    raise ImproperlyConfigured(
+        f"CIVICDESK_CACHE_URL must be a redis:// address, not {CIVICDESK_CACHE_URL!r}"
+    )
+# Per client address, written COUNT/PERIOD (s, m, h, d; "0" turns one off):
+# requests reported on the public site, calls to the Open311 API, open-data downloads.
+CIVICDESK_RATE_REPORT = os.environ.get("CIVICDESK_RATE_REPORT", "20/h")
+CIVICDESK_RATE_API = os.environ.get("CIVICDESK_RATE_API", "600/m")
+CIVICDESK_RATE_OPEN_DATA = os.environ.get("CIVICDESK_RATE_OPEN_DATA", "60/h")
+
 # --- Backups --------------------------------------------------------------------------
 # The age public keys (age1...) backups are encrypted to. Only the matching private keys,
 # kept offline, can read a backup: the server that writes backups cannot read old ones.
@@ -277,6 +322,88 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Argon2id for every new or changed password; older hashes are upgraded at the next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# Sessions: gone when the browser closes, after CIVICDESK_SESSION_IDLE_MINUTES without a
+# request, and CIVICDESK_SESSION_MAX_HOURS after sign-in whatever happens.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+CIVICDESK_SESSION_IDLE_MINUTES = env_int("CIVICDESK_SESSION_IDLE_MINUTES", 30)
+CIVICDESK_SESSION_MAX_HOURS = env_int("CIVICDESK_SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = CIVICDESK_SESSION_MAX_HOURS * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+# Every staff role signs in with a second factor; setting this off is for a development
+# machine only (refused in production).
+CIVICDESK_STAFF_MFA_REQUIRED = env_bool("CIVICDESK_STAFF_MFA_REQUIRED", True)
+
+# --- Sign-in (django-allauth) ------------------------------------------------------------
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+ACCOUNT_ADAPTER = "civicdesk.accounts.adapters.AccountAdapter"
+ACCOUNT_PREVENT_ENUMERATION = True
+# allauth's own back-off on failed sign-ins and password resets (per address and account),
+# in front of the lockout below.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "login": "30/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "signup": "20/m/ip",
+}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = f"{CIVICDESK_CITY_NAME} 311"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # WebAuthn on http://127.0.0.1 in development
+MFA_RECOVERY_CODE_COUNT = 10
+# Sessions are listed per device from sign-in; tracking every request would cost writes.
+USERSESSIONS_TRACK_ACTIVITY = False
+SOCIALACCOUNT_ADAPTER = "civicdesk.accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_ONLY = False
+# A staff member signing in through the city's provider (with an address the provider has
+# verified) is signed in to the staff account with that address; no account is created.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Single sign-on for staff through the city's OpenID Connect provider (Entra ID, Okta,
+# Keycloak, Google Workspace...): set all three to turn it on.
+CIVICDESK_OIDC_SERVER_URL = os.environ.get("CIVICDESK_OIDC_SERVER_URL", "")
+CIVICDESK_OIDC_CLIENT_ID = os.environ.get("CIVICDESK_OIDC_CLIENT_ID", "")
+CIVICDESK_OIDC_CLIENT_SECRET = os.environ.get("CIVICDESK_OIDC_CLIENT_SECRET", "")
+CIVICDESK_OIDC_NAME = os.environ.get("CIVICDESK_OIDC_NAME", "City sign-in")
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+if CIVICDESK_OIDC_SERVER_URL and CIVICDESK_OIDC_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": "city",
+                "name": CIVICDESK_OIDC_NAME,
+                "client_id": CIVICDESK_OIDC_CLIENT_ID,
+                "secret": CIVICDESK_OIDC_CLIENT_SECRET,
+                "settings": {"server_url": CIVICDESK_OIDC_SERVER_URL},
+            }
+        ],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+
+# --- Lockout (django-axes) ---------------------------------------------------------------
+# After AXES_FAILURE_LIMIT failed sign-ins for one account from one address, that pair is
+# locked for a cool-off that doubles with each further lockout (see accounts.lockout).
+AXES_FAILURE_LIMIT = env_int("CIVICDESK_LOCKOUT_FAILURES", 5)
+CIVICDESK_LOCKOUT_MINUTES = env_int("CIVICDESK_LOCKOUT_MINUTES", 15)
+AXES_COOLOFF_TIME = "civicdesk.accounts.lockout.cooloff"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "civicdesk.accounts.lockout.lockout_response"
+AXES_USERNAME_FORM_FIELD = "login"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

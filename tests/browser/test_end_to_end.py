@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from civicdesk.accounts.mfa import DEMO_TOTP_SECRET, totp_code
 from civicdesk.notifications.models import DeliveryStatus, Notification
 from civicdesk.ops.demo import DEMO_PASSWORD
 from civicdesk.servicerequests.models import Channel, ServiceRequest
@@ -244,11 +245,16 @@ class Keyboard:
 def test_call_taker_takes_a_call_with_the_keyboard_only(page: Any, site: str) -> None:
     keys = Keyboard(page)
     page.goto(site + "/staff/login/")
-    assert keys.focused("#id_username")  # the sign-in form starts there
-    keys.tab_to("#id_username")
+    page.wait_for_url("**/accounts/login/**")
+    assert keys.focused("#id_login")  # the sign-in form starts there
+    keys.tab_to("#id_login")
     keys.type("calltaker")
     keys.tab("#id_password")
     keys.type(DEMO_PASSWORD)
+    keys.press("Enter")
+    page.wait_for_url("**/accounts/2fa/authenticate/")
+    assert keys.focused("#id_code")  # the second step starts on its one field
+    keys.type(totp_code(DEMO_TOTP_SECRET))
     keys.press("Enter")
     page.wait_for_url(site + "/staff/")
 

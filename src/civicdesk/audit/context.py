@@ -8,6 +8,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +18,9 @@ from django.http import HttpRequest, HttpResponse
 class Origin:
     ip: str = ""
     user_agent: str = ""
+    # The signed-in person making the web request (read lazily), when a service records an
+    # entry without naming who acted.
+    user: Any = None
 
 
 NO_ORIGIN = Origin()
@@ -40,7 +44,11 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def request_origin(request: HttpRequest) -> Origin:
-    return Origin(client_ip(request), str(request.META.get("HTTP_USER_AGENT", ""))[:200])
+    return Origin(
+        client_ip(request),
+        str(request.META.get("HTTP_USER_AGENT", ""))[:200],
+        getattr(request, "user", None),
+    )
 
 
 @contextmanager
@@ -52,8 +60,10 @@ def origin(value: Origin | None) -> Iterator[None]:
         _origin.reset(token)
 
 
-def command_origin(command: str) -> Origin:
-    return Origin(ip="", user_agent=f"cli: civicdesk {command}"[:200])
+def command_origin(command: str, *, os_user: str = "") -> Origin:
+    """A command-line run: "from where" is the command (and the system account running it)."""
+    who = f" (as {os_user})" if os_user else ""
+    return Origin(ip="", user_agent=f"cli: civicdesk {command}{who}"[:200])
 
 
 class AuditContextMiddleware:

@@ -52,9 +52,12 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry: ``action`` is a dotted name (``auth.sign_in``, ``request.status``);
     ``target`` a model instance or a ``(type, id)`` pair; ``details`` plain JSON values (never
-    a reporter's contact details). Runs in the caller's transaction, so an action that rolls
+    a reporter's contact details). Without ``actor``, the person signed in to the current web
+    request (if any) is taken. Runs in the caller's transaction, so an action that rolls
     back leaves no entry behind."""
     origin = current_origin()
+    if actor is None:
+        actor = origin.user
     with transaction.atomic(using=using):
         connection = connections[using]
         if connection.vendor == "postgresql":

@@ -8,10 +8,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from civicdesk.accounts.models import STAFF_ROLES, User
+from civicdesk.accounts.models import User
 from civicdesk.catalog.models import Department, Service, Team
 from civicdesk.errors import InvalidInput
 from civicdesk.portal.forms import ReportForm
@@ -20,21 +19,6 @@ from civicdesk.servicerequests.statuses import Status
 
 from .models import KnowledgeArticle
 from .selectors import STATUS_FORM_EXCLUDED, workers
-
-
-class StaffAuthenticationForm(AuthenticationForm):
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "not_staff": _(
-            "This account cannot use the staff console. Residents can report and track "
-            "requests on the public site."
-        ),
-    }
-
-    def confirm_login_allowed(self, user: Any) -> None:
-        super().confirm_login_allowed(user)
-        if getattr(user, "role", None) not in STAFF_ROLES:
-            raise forms.ValidationError(self.error_messages["not_staff"], code="not_staff")
 
 
 class CoreErrorsMixin:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from civicdesk.audit.services import audit_record
 from civicdesk.dashboards.views import dashboard_csv, dashboard_page
 
 from .access import staff_required
@@ -32,4 +33,9 @@ def performance(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET", "HEAD"])
 def performance_csv(request: HttpRequest, section: str) -> HttpResponse:
-    return dashboard_csv(request, section)
+    response = dashboard_csv(request, section)
+    if response.status_code == 200:
+        audit_record(
+            "export.dashboard_csv", details={"section": section, "query": request.GET.urlencode()}
+        )
+    return response

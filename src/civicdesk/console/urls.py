@@ -7,7 +7,7 @@ from . import budget_views, performance_views, views
 app_name = "console"
 
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
+    path("login/", views.login, name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("", views.queue, name="queue"),
     path("bulk/", views.bulk, name="bulk"),

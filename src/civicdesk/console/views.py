@@ -13,11 +13,12 @@ from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from civicdesk.accounts.models import User
+from civicdesk.audit.services import audit_record
 from civicdesk.catalog.models import Service
 from civicdesk.catalog.selectors import services_search
 from civicdesk.errors import (
@@ -60,7 +61,6 @@ from .forms import (
     ReferForm,
     ReopenForm,
     ServiceChoiceForm,
-    StaffAuthenticationForm,
     StatusForm,
 )
 from .models import KnowledgeArticle
@@ -88,10 +88,17 @@ def _page(raw: str | None) -> int:
     return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
-class LoginView(auth_views.LoginView):
-    template_name = "console/login.html"
-    authentication_form = StaffAuthenticationForm
-    redirect_authenticated_user = True
+@require_http_methods(["GET", "HEAD"])
+def login(request: HttpRequest) -> HttpResponse:
+    """The console's old sign-in address: staff sign in on the shared sign-in page (with
+    its second step), which brings them back here."""
+    target = reverse("account_login")
+    next_url = request.GET.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target += "?" + urlencode({"next": next_url})
+    return HttpResponseRedirect(target)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -287,6 +294,10 @@ def _render_detail(
     user = _user(request)
     language = current_language()
     detail = request_detail(request=sr, viewer=user, language=language)
+    reporter = detail.reporter
+    if reporter is not None and (reporter.name or reporter.email or reporter.phone):
+        # Who looked at a resident's contact details, and when, is on the record.
+        audit_record("contact.view", actor=user, target=sr, details={"contact": reporter.pk})
     forms = _action_forms(sr, detail.next_statuses)
     failed = ""
     if bound is not None:

@@ -11,7 +11,7 @@ import string
 from django.db import transaction
 from django.utils import timezone
 
-from civicdesk.errors import CivicdeskError, InvalidInput, NotFound
+from civicdesk.errors import CivicdeskError, InvalidInput, NotFound, RateLimited
 
 from .models import ApiKey, ApiSubmission
 
@@ -24,14 +24,6 @@ PREFIX_LENGTH = 8
 
 class BadApiKey(CivicdeskError):
     code = "bad_api_key"
-
-
-class RateLimited(CivicdeskError):
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _hash(key: str) -> str:

@@ -17,8 +17,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from civicdesk.audit.context import client_ip
 from civicdesk.catalog.models import Service
-from civicdesk.errors import CivicdeskError, InvalidInput, NotFound
+from civicdesk.errors import CivicdeskError, InvalidInput, NotFound, RateLimited
+from civicdesk.ratelimit import rate_limit_hit, rate_setting
 from civicdesk.servicerequests.models import Channel
 from civicdesk.servicerequests.services import (
     ContactInput,
@@ -27,7 +29,7 @@ from civicdesk.servicerequests.services import (
 )
 
 from . import render
-from .keys import BadApiKey, RateLimited, apikey_check, rate_limit_check
+from .keys import BadApiKey, apikey_check, rate_limit_check
 from .models import ApiKey, ApiSubmission
 from .params import REQUEST_ID_RE, request_query_parse
 from .selectors import (
@@ -74,6 +76,7 @@ def open311_view(*methods: str) -> Callable[[View], View]:
                     ],
                 )
             try:
+                rate_limit_hit("open311", client_ip(request), rate_setting("CIVICDESK_RATE_API"))
                 return view(request, fmt, *args, **kwargs)
             except BadApiKey as exc:
                 return render.errors(fmt, 403, [exc.message])

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
+from civicdesk.accounts.mfa import DEMO_TOTP_SECRET, totp_enroll
 from civicdesk.accounts.models import Role, User
 from civicdesk.catalog.attributes import attribute_definition_check
 from civicdesk.catalog.models import (
@@ -225,6 +226,7 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+            totp_enroll(user, DEMO_TOTP_SECRET)
 
     knowledge_articles_load()
     # Unit costs for budgeting, in the same CSV format `civicdesk costs load` reads.

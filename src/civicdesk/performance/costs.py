@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from civicdesk.catalog.models import Department, Service
+from civicdesk.audit.services import audit_record
 from civicdesk.errors import InvalidInput
 
 from .models import DepartmentCost, ServiceCost
@@ -370,12 +371,19 @@ def unit_costs_save(*, changes: CostChanges) -> CostsSaved:
     _cost_rows_save(
         ServiceCost, "service_id", "labour_hours", SERVICE_FIGURES, changes.services, outcomes
     )
-    return CostsSaved(
+    saved = CostsSaved(
         created=outcomes["created"],
         updated=outcomes["updated"],
         removed=outcomes["removed"],
         unchanged=outcomes["unchanged"],
     )
+    if saved.created or saved.updated or saved.removed:
+        audit_record(
+            "config.unit_costs",
+            target=("unit costs", ""),
+            details={"created": saved.created, "updated": saved.updated, "removed": saved.removed},
+        )
+    return saved
 
 
 def _cost_rows_save(

@@ -24,6 +24,7 @@ from civicdesk.performance.opendata import (
     export_filter_parse,
     requests_export,
 )
+from civicdesk.ratelimit import client_limited
 
 # What each column holds, for the page (docs/open-data.md says the same at more length).
 COLUMN_MEANINGS = {
@@ -83,6 +84,7 @@ def open_data(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
+@client_limited("open-data", "CIVICDESK_RATE_OPEN_DATA", methods=("GET", "HEAD"))
 def requests_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     try:
         export_filter = export_filter_parse(**_filter_args(request))

@@ -19,6 +19,7 @@ from civicdesk.catalog.selectors import services_search
 from civicdesk.errors import CivicdeskError, InvalidInput
 from civicdesk.geo.models import LayerRole, Zone
 from civicdesk.i18n import current_language
+from civicdesk.ratelimit import client_limited
 from civicdesk.servicerequests.models import Channel, ServiceRequest
 from civicdesk.servicerequests.selectors import duplicates_find, public_address, public_point
 from civicdesk.servicerequests.services import (
@@ -57,6 +58,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@client_limited("report", "CIVICDESK_RATE_REPORT")
 def report(request: HttpRequest, service_code: str) -> HttpResponse:
     service = get_object_or_404(Service, service_code=service_code, active=True)
     language = current_language()
@@ -144,6 +146,7 @@ def track(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@client_limited("follow", "CIVICDESK_RATE_REPORT")
 def request_page(request: HttpRequest, public_id: str) -> HttpResponse:
     sr = public_request(public_id)
     if sr is None:

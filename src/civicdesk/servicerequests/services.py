@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from civicdesk.accounts.models import STAFF_ROLES, Role, User
+from civicdesk.audit.services import audit_record
 from civicdesk.catalog.attributes import answers_clean
 from civicdesk.catalog.models import Department, Service, Team
 from civicdesk.catalog.service_levels import service_due_at
@@ -224,7 +225,7 @@ def _event(
     to_status: str = "",
     data: Mapping[str, Any] | None = None,
 ) -> RequestEvent:
-    return RequestEvent.objects.create(
+    event = RequestEvent.objects.create(
         request=request,
         kind=kind,
         public=public,
@@ -236,6 +237,24 @@ def _event(
         actor_label=_actor_label(actor, actor_label),
         created_at=at,
     )
+    if kind in AUDITED_EVENTS:
+        details: dict[str, Any] = {"by": event.actor_label}
+        if from_status or to_status:
+            details.update({"from": from_status, "to": to_status})
+        audit_record(f"request.{kind}", actor=actor, target=request, details=details)
+    return event
+
+
+# Changes to a request that the audit log keeps (the timeline keeps them all).
+AUDITED_EVENTS = frozenset(
+    {
+        EventKind.STATUS_CHANGE,
+        EventKind.ASSIGNMENT,
+        EventKind.PRIORITY,
+        EventKind.MERGE,
+        EventKind.REOPEN,
+    }
+)
 
 
 def _locked(request: ServiceRequest | int, expected_version: int | None) -> ServiceRequest:

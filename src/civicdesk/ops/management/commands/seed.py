@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from civicdesk.accounts.mfa import DEMO_TOTP_SECRET, totp_code
 from civicdesk.ops.demo import DEMO_PASSWORD, demo_city_load
 from civicdesk.ops.seed import requests_seed
 from civicdesk.performance.rollups import rollups_rebuild
@@ -42,8 +43,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=311, help="Random seed, for repeatable data (default 311)."
         )
+        parser.add_argument(
+            "--demo-code",
+            action="store_true",
+            help="Only print the demo staff's current sign-in code (their second step) and stop.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["demo_code"]:
+            self.stdout.write(totp_code(DEMO_TOTP_SECRET))
+            return
         count = options["requests"]
         if count is not None and count < 0:
             raise CommandError("--requests must be zero or more")
@@ -55,7 +64,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo city loaded: {summary.departments} departments, {summary.services} services, "
             f"{summary.zones} zones, {summary.staff} staff accounts "
-            f"(password {DEMO_PASSWORD!r})."
+            f"(password {DEMO_PASSWORD!r}; second step: authenticator key "
+            f"{DEMO_TOTP_SECRET}, or `civicdesk seed --demo-code` prints the current code)."
         )
         if count is None:
             if existing:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from civicdesk.audit.services import audit_record
 from civicdesk.errors import InvalidInput
 from civicdesk.performance.opendata import (
     FORMATS,
@@ -90,6 +91,17 @@ class Command(BaseCommand):
             _write_whole(Path(out), chunks)
         where = "standard output" if out == "-" else out
         count = counted[0]
+        audit_record(
+            "export.requests",
+            details={
+                "format": options["format"],
+                "rows": count,
+                "to": where,
+                "from": options["date_from"] or "",
+                "until": options["date_to"] or "",
+                "services": list(options["service"] or []),
+            },
+        )
         self.stderr.write(f"Exported {count:,} request{'' if count == 1 else 's'} to {where}.")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from civicdesk.audit.services import audit_record
 from civicdesk.errors import CivicdeskError
 from civicdesk.performance.report import report_write
 
@@ -47,6 +48,9 @@ class Command(BaseCommand):
             )
         except CivicdeskError as exc:
             raise CommandError(str(exc)) from None
+        audit_record(
+            "export.report", details={"month": options["month"], "files": [str(pdf), str(csv)]}
+        )
         self.stdout.write(str(pdf))
         self.stdout.write(str(csv))
         if options["verbosity"] > 1:
