@@ -254,6 +254,24 @@ CIVICDESK_SMS_ADAPTER = os.environ.get(
     "CIVICDESK_SMS_ADAPTER", "civicdesk.notifications.sms.ConsoleSmsAdapter"
 )
 CIVICDESK_PUBLIC_URL = os.environ.get("CIVICDESK_PUBLIC_URL", "http://127.0.0.1:8000")
+if PRODUCTION:
+    # The console adapters print whole messages, residents' addresses and numbers included,
+    # to the log: for a development machine only.
+    _printing = [
+        name
+        for name, value in (
+            ("EMAIL_BACKEND", EMAIL_BACKEND),
+            ("CIVICDESK_SMS_ADAPTER", CIVICDESK_SMS_ADAPTER),
+        )
+        if "console" in value.lower()
+    ]
+    if _printing:
+        raise ImproperlyConfigured(
+            "Refusing to start in production mode: "
+            + " and ".join(_printing)
+            + " must name a real delivery service (the console ones print residents' "
+            "contact details to the log)."
+        )
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from civicdesk.audit.models import AuditEntry
+from civicdesk.audit.services import login_fingerprint
 
 MAX_DOUBLINGS = 6
 
@@ -31,7 +32,7 @@ def cooloff(request: HttpRequest | None) -> dt.timedelta:
         return base
     lockouts = AuditEntry.objects.filter(
         action="auth.locked_out",
-        details__username=username,
+        details__login=login_fingerprint(username),
         at__gte=timezone.now() - dt.timedelta(days=1),
     ).count()
     return base * (2 ** min(max(lockouts - 1, 0), MAX_DOUBLINGS))

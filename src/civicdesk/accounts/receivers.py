@@ -17,7 +17,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from civicdesk.audit.services import audit_record
+from civicdesk.audit.services import audit_record, login_fingerprint
 
 from .middleware import session_mark_signed_in
 
@@ -57,4 +57,4 @@ def _mfa_failed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_locked_out, dispatch_uid="accounts-locked-out")
 def _locked_out(sender: Any, request: Any, username: str | None = None, **kw: Any) -> None:
-    audit_record("auth.locked_out", details={"username": (username or "")[:150]})
+    audit_record("auth.locked_out", details={"login": login_fingerprint(username or "")})

@@ -8,10 +8,11 @@ from typing import Any
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
 
-from .services import audit_record
+from .services import audit_record, login_fingerprint
 
 # The account fields that grant or take away access.
 PERMISSION_FIELDS = ("role", "department_id", "team_id", "is_active", "is_staff", "is_superuser")
@@ -30,11 +31,24 @@ def _signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_login_failed, dispatch_uid="audit-sign-in-failed")
 def _sign_in_failed(
-    sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
 ) -> None:
-    # Django has already masked the password; only the name tried is kept.
-    tried = str(credentials.get("username") or credentials.get("login") or "")[:150]
-    audit_record("auth.sign_in_failed", details={"username": tried})
+    # Django has already masked the password. The name tried is kept only as a fingerprint;
+    # the account it names, if any, is the entry's target.
+    tried = str(credentials.get("username") or credentials.get("login") or "")
+    account = (
+        get_user_model()
+        .objects.filter(Q(username__iexact=tried) | Q(email__iexact=tried))
+        .only("pk")
+        .first()
+        if tried
+        else None
+    )
+    audit_record(
+        "auth.sign_in_failed",
+        target=account,
+        details={"login": login_fingerprint(tried)},
+    )
 
 
 @receiver(pre_save, sender=get_user_model(), dispatch_uid="audit-permissions-before")

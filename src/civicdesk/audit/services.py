@@ -3,9 +3,12 @@ rows, and it only inserts."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, models, transaction
 from django.utils import timezone
 
@@ -18,6 +21,14 @@ logger = logging.getLogger("civicdesk.audit")
 # Any constant: every writer of the chain takes this PostgreSQL advisory lock, so two
 # transactions never both read the same head and append after it.
 CHAIN_LOCK_KEY = 3110_0006
+
+
+def login_fingerprint(login: str) -> str:
+    """A keyed fingerprint of a sign-in name as typed: the audit log can tell that the same
+    name was tried again (and the lockout can count it) without keeping what people typed,
+    which may be an email address, in a log that is never edited."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, login.strip().lower().encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def _actor_values(actor: Any) -> dict[str, Any]:

@@ -394,6 +394,12 @@ class ServiceChoiceForm(forms.Form):
 # Knowledge base
 
 
+RICH_TEXT_HELP = _(
+    "Leave a blank line between paragraphs. You may use <strong>, <em>, <h3>, <h4>, "
+    'lists (<ul>, <ol>, <li>) and links (<a href="https://...">); anything else is removed.'
+)
+
+
 class KnowledgeArticleForm(forms.ModelForm):
     title_es = forms.CharField(
         label=_("Title in Spanish"),
@@ -405,13 +411,14 @@ class KnowledgeArticleForm(forms.ModelForm):
         label=_("Text in Spanish"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 12, "lang": "es"}),
-        help_text=_("Plain text. Leave a blank line between paragraphs."),
+        help_text=RICH_TEXT_HELP,
     )
 
     class Meta:
         model = KnowledgeArticle
         fields = ["title", "body", "title_es", "body_es", "service", "published"]
         widgets = {"body": forms.Textarea(attrs={"rows": 12})}
+        help_texts = {"body": RICH_TEXT_HELP}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,6 +11,7 @@ from django.utils.text import slugify
 from civicdesk.accounts.models import User
 from civicdesk.catalog.selectors import text_fold
 from civicdesk.errors import InvalidInput
+from civicdesk.richtext import rich_text_clean
 
 from .models import KnowledgeArticle
 
@@ -45,12 +46,16 @@ def knowledge_article_save(
 ) -> KnowledgeArticle:
     """Check and save a new or changed article, recording who changed it and when."""
     article.title = (article.title or "").strip()
-    article.body = (article.body or "").strip()
+    article.body = rich_text_clean(article.body or "").strip()
     translations: dict[str, dict[str, str]] = {}
     for language, texts in (article.translations or {}).items():
         if not isinstance(texts, dict):
             raise InvalidInput({"translations": [f"{language}: expected title and body"]})
-        kept = {k: str(v).strip() for k, v in texts.items() if str(v or "").strip()}
+        kept = {
+            k: (rich_text_clean(str(v)) if k == "body" else str(v)).strip()
+            for k, v in texts.items()
+            if str(v or "").strip()
+        }
         if kept:
             translations[str(language)] = kept
     article.translations = translations

@@ -160,7 +160,14 @@ def notification_deliver(notification_id: int) -> str:
             note.status = DeliveryStatus.QUEUED
             note.next_attempt_at = timezone.now() + RETRY_DELAYS[note.attempts - 1]
         note.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-        logger.warning("notification %s not sent: %s", notification_id, note.last_error)
+        # The error itself (kept on the record for staff) may quote the recipient's address;
+        # the log gets only its kind.
+        logger.warning(
+            "notification %s not sent (%s), attempt %s",
+            notification_id,
+            type(exc).__name__,
+            note.attempts,
+        )
         return note.status
     note.attempts += 1
     note.status = DeliveryStatus.SENT

@@ -22,6 +22,14 @@ class ConsoleSmsAdapter:
         logger.info("SMS to %s: %s", to, body)
 
 
+class DisabledSmsAdapter:
+    """For a city without a text-message service: every SMS fails (and is recorded as
+    failed), so nobody's number is sent anywhere."""
+
+    def send(self, *, to: str, body: str) -> None:
+        raise RuntimeError("no SMS service is set up (CIVICDESK_SMS_ADAPTER)")
+
+
 class MemorySmsAdapter:
     """Keeps sent messages in ``outbox`` (for tests and demos), like Django's locmem email."""
 

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from civicdesk.catalog.service_levels import SlaState
+from civicdesk.richtext import rich_text_html
 from civicdesk.servicerequests.models import Channel, EventKind, Priority, RequestEvent
 from civicdesk.servicerequests.statuses import Status
 
@@ -114,3 +116,9 @@ def event_details(event: RequestEvent, names: Mapping[str, Mapping[int, str]]) -
         if data.get("duplicate"):
             lines.append(_("%(id)s was merged into this request") % {"id": data["duplicate"]})
     return lines
+
+
+@register.filter
+def rich_text(text: str) -> SafeString:
+    """Staff-written formatted text, cleaned (see ``civicdesk.richtext``)."""
+    return rich_text_html(text or "")
