@@ -42,6 +42,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 ESCALATE = "civicdesk.servicerequests.tasks.escalate_overdue"
 SWEEP = "civicdesk.notifications.tasks.sweep_notifications"
 ROLLUPS = "civicdesk.performance.tasks.refresh_rollups"
+RETENTION = "civicdesk.servicerequests.tasks.apply_retention"
 
 
 def queued_paths() -> list[str]:
@@ -61,11 +62,16 @@ def test_periodic_jobs_are_enqueued_once_per_interval(city: None, settings: Any)
     settings.CIVICDESK_ROLLUP_SECONDS = 600
     start = timezone.now()
 
-    assert periodic_tick(start) == ["escalate-overdue", "sweep-notifications", "refresh-rollups"]
+    assert periodic_tick(start) == [
+        "escalate-overdue",
+        "sweep-notifications",
+        "refresh-rollups",
+        "apply-retention",
+    ]
     # A second worker ticking at the same moment finds nothing due.
     assert periodic_tick(start) == []
     assert periodic_tick(start + dt.timedelta(seconds=59)) == []
-    assert queued_paths() == [SWEEP, ROLLUPS, ESCALATE]
+    assert queued_paths() == [SWEEP, ROLLUPS, RETENTION, ESCALATE]
 
     assert periodic_tick(start + dt.timedelta(seconds=60)) == ["escalate-overdue"]
     assert periodic_tick(start + dt.timedelta(seconds=60)) == []
@@ -73,10 +79,11 @@ def test_periodic_jobs_are_enqueued_once_per_interval(city: None, settings: Any)
         "escalate-overdue",
         "sweep-notifications",
     ]
-    assert queued_paths() == [SWEEP, SWEEP, ROLLUPS, ESCALATE, ESCALATE, ESCALATE]
+    assert queued_paths() == [SWEEP, SWEEP, ROLLUPS, RETENTION, ESCALATE, ESCALATE, ESCALATE]
     jobs = {job.name: job for job in PeriodicJob.objects.all()}
     assert jobs["escalate-overdue"].next_run_at == start + dt.timedelta(seconds=360)
     assert jobs["sweep-notifications"].last_run_at == start + dt.timedelta(seconds=300)
+    assert jobs["apply-retention"].next_run_at == start + dt.timedelta(days=1)
 
     # The jobs they enqueue run.
     run_jobs()
@@ -303,11 +310,13 @@ def test_worker_batch_runs_what_is_queued_and_exits(
         "escalate-overdue",
         "sweep-notifications",
         "refresh-rollups",
+        "apply-retention",
     }
     assert sorted(DBTaskResult.objects.values_list("task_path", "status")) == [
         ("civicdesk.notifications.tasks.deliver_notification", "SUCCESSFUL"),
         (SWEEP, "SUCCESSFUL"),
         (ROLLUPS, "SUCCESSFUL"),
+        (RETENTION, "SUCCESSFUL"),
         (ESCALATE, "SUCCESSFUL"),
         ("tests.jobs_fixtures.add", "SUCCESSFUL"),
     ]

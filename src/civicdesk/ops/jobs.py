@@ -50,6 +50,8 @@ def periodic_jobs() -> list[Periodic]:
             "civicdesk.performance.tasks.refresh_rollups",
             settings.CIVICDESK_ROLLUP_SECONDS,
         ),
+        # Personal data past its retention limit (see docs/privacy.md): once a day is plenty.
+        Periodic("apply-retention", "civicdesk.servicerequests.tasks.apply_retention", 86400),
     ]
 
 
