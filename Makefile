@@ -31,6 +31,8 @@ run: install
 	@echo "  Resident portal:  http://127.0.0.1:$(PORT)/"
 	@echo "  Staff console:    http://127.0.0.1:$(PORT)/staff/   (configuration: /admin/)"
 	@echo "  Staff login: admin / prairiefalls-demo  (also calltaker, pw.supervisor, pw.crew, analyst)"
+	@echo "  Second step: authenticator key JBSWY3DPEHPK3PXPPRAIRIEFALLS2222 (demo only),"
+	@echo "               or the current code from: $(BIN)/civicdesk seed --demo-code"
 	@echo
 	@$(BIN)/civicdesk worker --interval 2 >var/worker.log 2>&1 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
