@@ -365,11 +365,15 @@ ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 ACCOUNT_ADAPTER = "civicdesk.accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"login": "civicdesk.accounts.forms.LoginForm"}
+MFA_FORMS = {"authenticate": "civicdesk.accounts.forms.AuthenticateForm"}
 ACCOUNT_PREVENT_ENUMERATION = True
 # allauth's own back-off on failed sign-ins and password resets (per address and account),
 # in front of the lockout below.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": "10/m/ip,5/5m/key",
+    # Looser than the lockout below, so that a person who keeps failing sees the lockout page
+    # (how long to wait) rather than allauth's shorter message.
+    "login_failed": "20/m/ip,10/5m/key",
     "login": "30/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "reset_password_from_key": "20/m/ip",
@@ -418,7 +422,7 @@ AXES_COOLOFF_TIME = "civicdesk.accounts.lockout.cooloff"
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "civicdesk.accounts.lockout.lockout_response"
-AXES_USERNAME_FORM_FIELD = "login"
+AXES_USERNAME_CALLABLE = "civicdesk.accounts.lockout.axes_username"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 AXES_VERBOSE = False
 

@@ -25,9 +25,16 @@ def tried_username(request: HttpRequest | None) -> str:
     return str(request.POST.get("login") or request.POST.get("username") or "")[:150]
 
 
-def cooloff(request: HttpRequest | None) -> dt.timedelta:
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The name being signed in with, as django-axes keys its counts: allauth's form calls
+    the field ``login`` and passes it on as ``username``."""
+    return str(
+        (credentials or {}).get("username") or (credentials or {}).get("login") or ""
+    ) or tried_username(request)
+
+
+def cooloff_for(username: str) -> dt.timedelta:
     base = dt.timedelta(minutes=settings.CIVICDESK_LOCKOUT_MINUTES)
-    username = tried_username(request)
     if not username:
         return base
     lockouts = AuditEntry.objects.filter(
@@ -36,6 +43,17 @@ def cooloff(request: HttpRequest | None) -> dt.timedelta:
         at__gte=timezone.now() - dt.timedelta(days=1),
     ).count()
     return base * (2 ** min(max(lockouts - 1, 0), MAX_DOUBLINGS))
+
+
+def cooloff(request: HttpRequest | None) -> dt.timedelta:
+    return cooloff_for(tried_username(request))
+
+
+def lockout_is_new(request: HttpRequest | None) -> bool:
+    """Whether this failure is the one that locked the account out (django-axes also signals
+    each refused attempt during a lockout): only new lockouts double the next wait."""
+    failures = getattr(request, "axes_failures_since_start", None)
+    return failures == settings.AXES_FAILURE_LIMIT
 
 
 def lockout_response(

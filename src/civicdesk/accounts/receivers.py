@@ -19,6 +19,7 @@ from django.dispatch import receiver
 
 from civicdesk.audit.services import audit_record, login_fingerprint
 
+from .lockout import lockout_is_new
 from .middleware import session_mark_signed_in
 
 
@@ -57,4 +58,6 @@ def _mfa_failed(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_locked_out, dispatch_uid="accounts-locked-out")
 def _locked_out(sender: Any, request: Any, username: str | None = None, **kw: Any) -> None:
-    audit_record("auth.locked_out", details={"login": login_fingerprint(username or "")})
+    # axes signals every refused attempt during a lockout; the log keeps each lockout once.
+    if lockout_is_new(request):
+        audit_record("auth.locked_out", details={"login": login_fingerprint(username or "")})

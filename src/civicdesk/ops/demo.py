@@ -219,7 +219,7 @@ def demo_city_load(*, today: dt.date | None = None) -> DemoSummary:
                 "email": f"{username}@prairiefalls.example",
                 "department": departments.get(dep_code or ""),
                 "team": teams.get((dep_code or "", team_code or "")),
-                "is_staff": True,
+                "is_staff": staff_role == Role.ADMINISTRATOR,  # opens the admin site
                 "is_superuser": staff_role == Role.ADMINISTRATOR,
             },
         )

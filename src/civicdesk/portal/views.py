@@ -225,11 +225,12 @@ def request_page(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def requests_list(request: HttpRequest) -> HttpResponse:
     filters = {
-        "service": request.GET.get("service", "").strip()[:64],
+        # PostgreSQL text cannot hold NUL: such a filter matches nothing rather than failing.
+        "service": request.GET.get("service", "").replace("\x00", "").strip()[:64],
         "status": request.GET.get("status", "")
         if request.GET.get("status") in ("open", "closed")
         else "",
-        "district": request.GET.get("district", "").strip()[:64],
+        "district": request.GET.get("district", "").replace("\x00", "").strip()[:64],
         "since": _date(request.GET.get("since")),
         "until": _date(request.GET.get("until")),
     }
