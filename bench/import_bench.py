@@ -18,27 +18,14 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdb import fresh_postgres
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "311" / "nyc_sample.csv"
-
-
-def _fresh_postgres(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("civicdesk_bench"):
-        sys.exit("refusing to drop a database whose name does not start with civicdesk_bench")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def synthetic_file(sample: Path, rows: int, out: Path) -> int:
@@ -81,7 +68,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="civicdesk-import-bench-"))
     if args.database_url:
-        _fresh_postgres(args.database_url)
+        fresh_postgres(args.database_url)
         os.environ["DATABASE_URL"] = args.database_url
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"

@@ -13,26 +13,13 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdb import fresh_postgres
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _fresh_postgres(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith(("civicdesk_bench", "bench")):
-        sys.exit("refusing to drop a database whose name does not start with civicdesk_bench")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def main() -> None:
@@ -45,7 +32,7 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="civicdesk-bench-")
     if args.database_url:
-        _fresh_postgres(args.database_url)
+        fresh_postgres(args.database_url)
         os.environ["DATABASE_URL"] = args.database_url
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"

@@ -118,6 +118,13 @@ def test_a_deleted_entry_is_found_in_the_middle_and_at_the_end() -> None:
         _verify("--expect-head", head)
 
 
+def test_the_expected_head_may_be_followed_by_later_entries() -> None:
+    head = _entries(3)[-1]
+    _entries(2)
+    text = _verify("--expect-head", head.hash)
+    assert f"reaches the expected entry #{head.sequence} and 2 entries follow it" in text
+
+
 def test_sign_in_contact_views_status_changes_and_admin_changes_are_recorded() -> None:
     client = Client(REMOTE_ADDR="203.0.113.7")
     sign_in(client, staff("calltaker"))

@@ -27,8 +27,8 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from civicdesk.catalog.models import Department, Service
 from civicdesk.audit.services import audit_record
+from civicdesk.catalog.models import Department, Service
 from civicdesk.errors import InvalidInput
 
 from .models import DepartmentCost, ServiceCost

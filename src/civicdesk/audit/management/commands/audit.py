@@ -21,8 +21,9 @@ class Command(BaseCommand):
         verify.add_argument(
             "--expect-head",
             metavar="HASH",
-            help="Also require the chain to end at this hash (one you recorded elsewhere, "
-            "e.g. from a backup manifest): this catches entries cut off the end.",
+            help="Also require the chain to reach the entry with this hash (a head you "
+            "recorded elsewhere, e.g. in a backup's manifest): this catches entries cut off "
+            "the end.",
         )
         listing = sub.add_parser("list", help="Show the latest entries.")
         listing.add_argument("--last", type=int, default=20, metavar="N")
@@ -46,12 +47,23 @@ class Command(BaseCommand):
                 f"{report.broken_id}): {report.problem}. The {report.entries} entries before "
                 "it are intact."
             )
-        expected = options.get("expect_head")
-        if expected and expected.strip().lower() != report.head_hash:
-            raise CommandError(
-                f"the chain is intact but ends at entry #{report.head_sequence} with hash "
-                f"{report.head_hash}, not at {expected.strip()}: entries were removed from "
-                "its end, or the hash you gave is from another installation."
+        expected = (options.get("expect_head") or "").strip().lower()
+        if expected:
+            reached = AuditEntry.objects.filter(hash=expected).values_list("sequence", flat=True)
+            sequence = reached.first()
+            if sequence is None:
+                raise CommandError(
+                    f"the chain is intact but holds no entry with hash {expected}: entries "
+                    f"were removed from its end (it now ends at #{report.head_sequence}), or "
+                    "the hash is from another installation."
+                )
+            self.stdout.write(
+                f"it reaches the expected entry #{sequence}"
+                + (
+                    f" and {report.head_sequence - sequence} entries follow it"
+                    if report.head_sequence > sequence
+                    else ""
+                )
             )
         self.stdout.write(
             self.style.SUCCESS(

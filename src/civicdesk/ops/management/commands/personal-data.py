@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from civicdesk.audit.context import command_origin, origin
 from civicdesk.errors import CivicdeskError
+from civicdesk.ops.files import private_file_create
 from civicdesk.servicerequests.privacy import (
     personal_data_erase,
     personal_data_erase_plan,
@@ -22,13 +22,11 @@ from civicdesk.servicerequests.privacy import (
 def _write_new(path: Path, text: str) -> None:
     """Write ``text`` to a file that must not exist yet, readable by its owner only."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        private_file_create(path, text)
     except FileExistsError:
         raise CommandError(f"{path} already exists; choose another --out file") from None
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
 
 
 class Command(BaseCommand):
