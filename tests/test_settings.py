@@ -127,7 +127,9 @@ def test_home_and_health_pages_answer(city: None) -> None:
 
 
 def _command(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "CIVICDESK_ENV"}}
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is the test process's own affair.
+    unset = {"DEBUG", "CIVICDESK_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(  # noqa: S603 - our own command line, fixed arguments
         [sys.executable, "-m", "civicdesk", *args],
         env={**clean, **env},
