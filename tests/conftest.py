@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Per-address rate limits are off for the suite (every test client is 127.0.0.1, and
     # the fuzzers send thousands of calls); tests of the limits turn them on.
     settings.CIVICDESK_RATE_REPORT = settings.CIVICDESK_RATE_API = "0"
-    settings.CIVICDESK_RATE_OPEN_DATA = "0"
+    settings.CIVICDESK_RATE_OPEN_DATA = settings.CIVICDESK_RATE_SURVEY_CODE = "0"
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,43 @@ def _open311(name: str, **kwargs: str) -> Callable[[World], str]:
     return lambda world: reverse(name, kwargs={"fmt": "json", **kwargs})
 
 
+SURVEY_READERS = EDITORS | {Role.ANALYST}  # tracking and preview
+SURVEY_PAPER = EDITORS | {Role.CALL_TAKER}  # paper questionnaires
+SURVEY_STAFF = SURVEY_READERS | SURVEY_PAPER
+
+
+def _survey(draft: bool = False) -> str:
+    """An open survey (or a draft one) with a section and a question; made on first use."""
+    from civicdesk.surveys.models import Question, Section, Survey, SurveyStatus
+
+    slug = "matrix-draft" if draft else "matrix-survey"
+    survey, created = Survey.objects.get_or_create(
+        slug=slug, defaults={"title": "Matrix survey", "languages": ["en", "es"]}
+    )
+    if created:
+        section = Section.objects.create(survey=survey, position=1, title="Section")
+        Question.objects.create(
+            survey=survey, section=section, position=1, code="q", kind="number", text="How many?"
+        )
+    # Each check starts from the state it needs (a close or publish may have run before).
+    Survey.objects.filter(pk=survey.pk).update(
+        status=SurveyStatus.DRAFT if draft else SurveyStatus.OPEN
+    )
+    return slug
+
+
+def _survey_section() -> int:
+    from civicdesk.surveys.models import Section
+
+    return Section.objects.get(survey__slug="matrix-draft").pk
+
+
+def _survey_question() -> int:
+    from civicdesk.surveys.models import Question
+
+    return Question.objects.get(survey__slug="matrix-draft").pk
+
+
 # URL name (or route, for the unnamed ones) -> what each role may do there.
 MATRIX: dict[str, list[Check]] = {
     # The resident portal: open to all.
@@ -192,6 +229,70 @@ MATRIX: dict[str, list[Check]] = {
     ],
     "console:performance-budget-costs-csv": [
         Check(lambda w: "/staff/performance/budget/unit-costs.csv", STAFF)
+    ],
+    # Resident surveys (docs/surveys.md, "Who does what"): the resident's pages are public;
+    # a page of answers without a response begun in this browser goes back to the code.
+    "surveys:start": [Check(lambda w: f"/surveys/{_survey()}/", EVERYONE)],
+    "surveys:open": [Check(lambda w: f"/surveys/{_survey()}/open/", EVERYONE)],
+    "surveys:page": [
+        Check(lambda w: f"/surveys/{_survey()}/page/1/", EVERYONE, ok=frozenset({302}))
+    ],
+    "surveys:thanks": [
+        Check(lambda w: f"/surveys/{_survey()}/thanks/", EVERYONE, ok=frozenset({302}))
+    ],
+    "surveys:staff_list": [Check(lambda w: "/staff/surveys/", SURVEY_STAFF)],
+    "surveys:staff_create": [Check(lambda w: "/staff/surveys/new/", EDITORS)],
+    "surveys:staff_survey": [Check(lambda w: f"/staff/surveys/{_survey()}/", SURVEY_STAFF)],
+    "surveys:staff_edit": [Check(lambda w: f"/staff/surveys/{_survey()}/edit/", EDITORS)],
+    "surveys:staff_publish": [
+        Check(
+            lambda w: f"/staff/surveys/{_survey(draft=True)}/publish/",
+            EDITORS,
+            method="post",
+            ok=frozenset({302}),
+        )
+    ],
+    "surveys:staff_close": [
+        Check(
+            lambda w: f"/staff/surveys/{_survey()}/close/",
+            EDITORS,
+            method="post",
+            ok=frozenset({302}),
+        )
+    ],
+    "surveys:staff_section_create": [
+        Check(lambda w: f"/staff/surveys/{_survey(draft=True)}/sections/new/", EDITORS)
+    ],
+    "surveys:staff_section": [
+        Check(
+            lambda w: f"/staff/surveys/{_survey(draft=True)}/sections/{_survey_section()}/", EDITORS
+        )
+    ],
+    "surveys:staff_question_create": [
+        Check(
+            lambda w: (
+                f"/staff/surveys/{_survey(draft=True)}/sections/{_survey_section()}/questions/new/"
+            ),
+            EDITORS,
+        )
+    ],
+    "surveys:staff_question": [
+        Check(
+            lambda w: f"/staff/surveys/{_survey(draft=True)}/questions/{_survey_question()}/",
+            EDITORS,
+        )
+    ],
+    "surveys:staff_preview": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/preview/", SURVEY_READERS)
+    ],
+    "surveys:staff_sample": [Check(lambda w: f"/staff/surveys/{_survey()}/sample/", EDITORS)],
+    "surveys:staff_mailing": [Check(lambda w: f"/staff/surveys/{_survey()}/mailing.pdf", EDITORS)],
+    "surveys:staff_reminders": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/reminders.pdf", EDITORS)
+    ],
+    "surveys:staff_paper": [Check(lambda w: f"/staff/surveys/{_survey()}/paper/", SURVEY_PAPER)],
+    "surveys:staff_tracking": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/tracking/", SURVEY_READERS)
     ],
     # Open311 GeoReport v2: public reads (posting needs an api_key: see below).
     "open311-discovery": [Check(_open311("open311-discovery"), EVERYONE)],

@@ -305,10 +305,13 @@ elif CIVICDESK_CACHE_URL:
         f"CIVICDESK_CACHE_URL must be a redis:// address, not {CIVICDESK_CACHE_URL!r}"
     )
 # Per client address, written COUNT/PERIOD (s, m, h, d; "0" turns one off):
-# requests reported on the public site, calls to the Open311 API, open-data downloads.
+# requests reported on the public site, calls to the Open311 API, open-data downloads,
+# survey access codes.
 CIVICDESK_RATE_REPORT = os.environ.get("CIVICDESK_RATE_REPORT", "20/h")
 CIVICDESK_RATE_API = os.environ.get("CIVICDESK_RATE_API", "600/m")
 CIVICDESK_RATE_OPEN_DATA = os.environ.get("CIVICDESK_RATE_OPEN_DATA", "60/h")
+# Survey access codes tried (it stops guessing codes printed on others' mail).
+CIVICDESK_RATE_SURVEY_CODE = os.environ.get("CIVICDESK_RATE_SURVEY_CODE", "30/h")
 
 # --- Backups --------------------------------------------------------------------------
 # The age public keys (age1...) backups are encrypted to. Only the matching private keys,

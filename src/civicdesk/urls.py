@@ -16,6 +16,7 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 urlpatterns = [
     path("", include("civicdesk.portal.urls")),
     path("staff/", include("civicdesk.console.urls")),
+    path("", include("civicdesk.surveys.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),

@@ -10,7 +10,12 @@ from django.core.checks import Error, register
 
 from civicdesk.ratelimit import Rate
 
-RATE_SETTINGS = ("CIVICDESK_RATE_REPORT", "CIVICDESK_RATE_API", "CIVICDESK_RATE_OPEN_DATA")
+RATE_SETTINGS = (
+    "CIVICDESK_RATE_REPORT",
+    "CIVICDESK_RATE_API",
+    "CIVICDESK_RATE_OPEN_DATA",
+    "CIVICDESK_RATE_SURVEY_CODE",
+)
 
 
 @register()

@@ -1,0 +1,265 @@
+"""Forms of the survey pages: the resident's answers (built from a section's questions) and
+the staff builder's. Rules are the services'; their field errors are shown next to fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from civicdesk.errors import InvalidInput
+
+from .models import CHOICE_KINDS, Question, QuestionKind, Section, Survey
+from .services import LANGUAGE_CODES, RATING_CODES
+
+RATING_LABELS = {
+    "excellent": _("Excellent"),
+    "good": _("Good"),
+    "fair": _("Fair"),
+    "poor": _("Poor"),
+    "dont_know": _("Don't know"),
+}
+LANGUAGE_NAMES = {"en": _("English"), "es": _("Spanish")}
+
+
+def answer_field_name(code: str) -> str:
+    return f"q_{code}"
+
+
+class _AnyChoice(forms.ChoiceField):
+    """Membership is the service's to check, so every problem shows at once."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
+class _AnyChoices(forms.MultipleChoiceField):
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
+def question_choices(question: Question, language: str) -> list[tuple[str, str]]:
+    if question.kind == QuestionKind.RATING:
+        return [(code, str(RATING_LABELS[code])) for code in RATING_CODES]
+    return [
+        (str(c["code"]), question.choice_label(str(c["code"]), language)) for c in question.choices
+    ]
+
+
+def _answer_field(question: Question, language: str) -> forms.Field:
+    common: dict[str, Any] = {
+        "label": question.localized("text", language),
+        "help_text": question.localized("help_text", language),
+        "required": False,
+    }
+    if question.kind in (QuestionKind.RATING, QuestionKind.SINGLE):
+        return _AnyChoice(
+            choices=question_choices(question, language), widget=forms.RadioSelect, **common
+        )
+    if question.kind == QuestionKind.MULTIPLE:
+        return _AnyChoices(
+            choices=question_choices(question, language),
+            widget=forms.CheckboxSelectMultiple,
+            **common,
+        )
+    if question.kind == QuestionKind.NUMBER:
+        return forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal"}), **common)
+    if question.kind == QuestionKind.LONG_TEXT:
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), **common)
+    return forms.CharField(**common)
+
+
+def _initial(question: Question, value: Any) -> Any:
+    if value is None:
+        return None
+    if question.kind == QuestionKind.MULTIPLE:
+        return list(value)
+    return str(value)
+
+
+class AnswersForm(forms.Form):
+    """The answers to ``questions`` (one section, or the whole paper questionnaire)."""
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        questions: Sequence[Question],
+        language: str,
+        saved: dict[str, Any] | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        super().__init__(data, prefix=prefix)
+        self.questions = list(questions)
+        for question in self.questions:
+            field = _answer_field(question, language)
+            field.is_required_question = question.required  # type: ignore[attr-defined]
+            field.initial = _initial(question, (saved or {}).get(question.code))
+            self.fields[answer_field_name(question.code)] = field
+
+    def raw(self) -> dict[str, Any]:
+        """The answers by question code, as typed (the service checks them)."""
+        return {q.code: self.cleaned_data.get(answer_field_name(q.code)) for q in self.questions}
+
+    def add_core_errors(self, exc: InvalidInput) -> None:
+        for code, messages in exc.field_errors.items():
+            name = answer_field_name(code) if answer_field_name(code) in self.fields else None
+            for message in messages:
+                self.add_error(name, message)
+
+    def rows(self) -> list[tuple[Question, forms.BoundField]]:
+        return [(q, self[answer_field_name(q.code)]) for q in self.questions]
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Your access code"),
+        max_length=20,
+        help_text=_("Eight letters and numbers, printed on the letter or postcard you received."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Staff
+
+
+class _CoreErrors:
+    """Shows a service's field errors next to the form's fields of the same name."""
+
+    def add_core_errors(self: Any, exc: InvalidInput) -> None:
+        for name, messages in exc.field_errors.items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+
+class SurveyForm(_CoreErrors, forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    intro = forms.CharField(
+        label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    title_es = forms.CharField(label=_("Title"), max_length=200, required=False)
+    intro_es = forms.CharField(
+        label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    languages = forms.MultipleChoiceField(
+        label=_("Languages residents may answer in"),
+        choices=[(c, LANGUAGE_NAMES[c]) for c in LANGUAGE_CODES],
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(LANGUAGE_CODES),
+    )
+    anonymous = forms.BooleanField(
+        label=_("Anonymous: keep the codes that answered apart from the answers"),
+        required=False,
+    )
+
+    @classmethod
+    def for_survey(cls, survey: Survey) -> SurveyForm:
+        es = survey.translations.get("es", {})
+        return cls(
+            initial={
+                "title": survey.title,
+                "intro": survey.intro,
+                "title_es": es.get("title", ""),
+                "intro_es": es.get("intro", ""),
+                "languages": survey.languages,
+                "anonymous": survey.anonymous,
+            }
+        )
+
+
+class SectionForm(_CoreErrors, forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    intro = forms.CharField(
+        label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    title_es = forms.CharField(label=_("Title"), max_length=200, required=False)
+    intro_es = forms.CharField(
+        label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    @classmethod
+    def for_section(cls, section: Section) -> SectionForm:
+        es = section.translations.get("es", {})
+        return cls(
+            initial={
+                "title": section.title,
+                "intro": section.intro,
+                "title_es": es.get("title", ""),
+                "intro_es": es.get("intro", ""),
+            }
+        )
+
+
+class QuestionForm(_CoreErrors, forms.Form):
+    code = forms.SlugField(
+        label=_("Code"),
+        max_length=40,
+        help_text=_("A short name for the results file, like streets_rating."),
+    )
+    kind = forms.ChoiceField(label=_("Kind of answer"), choices=QuestionKind.choices)
+    text = forms.CharField(label=_("Question"), max_length=500)
+    help_text = forms.CharField(label=_("Help text"), max_length=500, required=False)
+    text_es = forms.CharField(label=_("Question"), max_length=500, required=False)
+    help_text_es = forms.CharField(label=_("Help text"), max_length=500, required=False)
+    choices = forms.CharField(
+        label=_("Choices (single and multiple choice)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("One per line: code | English | Spanish, like: walk | Walk | A pie"),
+    )
+    required = forms.BooleanField(label=_("An answer is required"), required=False)
+    demographic_variable = forms.CharField(
+        label=_("Demographic variable (for weighting)"),
+        max_length=40,
+        required=False,
+        help_text=_("The name of the population figure this question matches, like age or sex."),
+    )
+    show_if_question = forms.ModelChoiceField(
+        label=_("Ask only if this earlier question"),
+        queryset=Question.objects.none(),
+        required=False,
+        empty_label=_("(always ask)"),
+    )
+    show_if_values = forms.CharField(
+        label=_("was answered with one of these codes"),
+        required=False,
+        max_length=500,
+        help_text=_("Codes separated by commas, like: yes, maybe"),
+    )
+
+    def __init__(self, *args: Any, survey: Survey, exclude: Question | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        candidates = Question.objects.filter(survey=survey, kind__in=CHOICE_KINDS).select_related(
+            "section"
+        )
+        if exclude is not None:
+            candidates = candidates.exclude(pk=exclude.pk)
+        field = self.fields["show_if_question"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = candidates
+        field.label_from_instance = lambda q: f"{q.code}: {q.text}"  # type: ignore[method-assign,assignment]
+
+
+class SampleUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Sample file (CSV)"),
+        help_text=_("Columns address, area and wave, a header line first; UTF-8."),
+    )
+
+
+class PaperForm(forms.Form):
+    code = forms.CharField(
+        label=_("Access code printed on the questionnaire"),
+        required=False,
+        max_length=20,
+        help_text=_("Leave empty if the questionnaire has none."),
+    )
+    language = forms.ChoiceField(
+        label=_("Language of the questionnaire"),
+        choices=[(c, LANGUAGE_NAMES[c]) for c in LANGUAGE_CODES],
+    )

@@ -1,0 +1,218 @@
+"""Resident surveys as the city fields them: the questionnaire (sections, questions, choices,
+skip rules, texts in several languages), the mailed sample with its access codes, and the
+responses. Rules live in ``services``; figures in ``selectors``.
+
+Anonymity: in an anonymous survey no row ever ties a submitted response to the address or
+code that answered it (``Response.sample_address`` stays empty; ``CodeInProgress`` holds
+the link only while the resident is answering, so that the code can resume, and is deleted
+at submission; times are kept to the day).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from civicdesk.catalog.models import Translatable
+
+
+class SurveyStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class QuestionKind(models.TextChoices):
+    RATING = "rating", _("Rating (Excellent, Good, Fair, Poor, Don't know)")
+    SINGLE = "single", _("Single choice")
+    MULTIPLE = "multiple", _("Multiple choice")
+    NUMBER = "number", _("Number")
+    SHORT_TEXT = "short_text", _("Short text")
+    LONG_TEXT = "long_text", _("Long text")
+
+
+#: Kinds answered by choosing among codes: the only ones a skip rule can test.
+CHOICE_KINDS = frozenset({QuestionKind.RATING, QuestionKind.SINGLE, QuestionKind.MULTIPLE})
+
+
+class ResponseMode(models.TextChoices):
+    MAIL_CODE = "mail_code", _("Mailed code (random sample)")
+    OPEN_LINK = "open_link", _("Open link (not a random sample)")
+    PAPER = "paper", _("Paper questionnaire")
+
+
+class Survey(Translatable):
+    """``translations`` holds ``{"es": {"title": ..., "intro": ...}}``."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    intro = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=8, choices=SurveyStatus.choices, default=SurveyStatus.DRAFT
+    )
+    anonymous = models.BooleanField(default=False)
+    languages = models.JSONField(default=list, blank=True)  # ["en", "es"]
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Section(Translatable):
+    """``translations``: ``{"es": {"title": ..., "intro": ...}}``."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="sections")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    intro = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["survey", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "position"], name="section_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(Translatable):
+    """``choices``: ``[{"code": "walk", "label": "Walk", "translations": {"es": "A pie"}}]``
+    (single and multiple choice; a rating has its fixed scale). ``show_if_question`` and
+    ``show_if_values``: ask this question only if that earlier question's answer is one of
+    these codes."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField()
+    code = models.SlugField(max_length=40)
+    kind = models.CharField(max_length=12, choices=QuestionKind.choices)
+    text = models.CharField(max_length=500)
+    help_text = models.CharField(max_length=500, blank=True)
+    choices = models.JSONField(default=list, blank=True)
+    required = models.BooleanField(default=False)
+    demographic_variable = models.CharField(max_length=40, blank=True)
+    show_if_question = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    show_if_values = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["section__position", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "code"], name="question_code_unique"),
+            models.UniqueConstraint(
+                fields=["section", "position"], name="question_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def choice_label(self, code: str, language: str | None) -> str:
+        for choice in self.choices:
+            if choice.get("code") == code:
+                text = (choice.get("translations") or {}).get((language or "").split("-")[0])
+                return str(text or choice.get("label") or code)
+        return code
+
+
+class Wave(models.Model):
+    """One mailing of the sample (first letter, reminder, ...), named as the sample file does."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="waves")
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["survey", "name"]
+        constraints = [models.UniqueConstraint(fields=["survey", "name"], name="wave_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SampleAddress(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="sample")
+    wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="addresses")
+    address = models.CharField(max_length=255)
+    area = models.CharField(max_length=40)
+    code = models.CharField(max_length=8, unique=True)
+    # When the code's response was submitted (to the day in an anonymous survey).
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["survey", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "address"], name="sample_address_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Response(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    mode = models.CharField(max_length=10, choices=ResponseMode.choices)
+    language = models.CharField(max_length=8, default="en")
+    started_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Never set in an anonymous survey.
+    sample_address = models.ForeignKey(
+        SampleAddress, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["survey", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sample_address"],
+                condition=Q(sample_address__isnull=False),
+                name="one_response_per_code",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey.slug} #{self.pk}"
+
+    @property
+    def submitted(self) -> bool:
+        return self.submitted_at is not None
+
+
+class CodeInProgress(models.Model):
+    """An anonymous survey's code while its response is being answered: lets the code
+    resume on another visit. Deleted when the response is submitted."""
+
+    sample_address = models.OneToOneField(
+        SampleAddress, on_delete=models.CASCADE, related_name="in_progress"
+    )
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"code in progress #{self.pk}"
+
+
+class Answer(models.Model):
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    value: Any = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "question"], name="answer_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}: {self.value}"
