@@ -294,6 +294,19 @@ MATRIX: dict[str, list[Check]] = {
     "surveys:staff_tracking": [
         Check(lambda w: f"/staff/surveys/{_survey()}/tracking/", SURVEY_READERS)
     ],
+    # Results: read and set up by supervisors, administrators and analysts.
+    "surveys:staff_results": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/results/", SURVEY_READERS)
+    ],
+    "surveys:staff_results_csv": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/results.csv", SURVEY_READERS)
+    ],
+    "surveys:staff_results_pdf": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/results.pdf", SURVEY_READERS)
+    ],
+    "surveys:staff_results_setup": [
+        Check(lambda w: f"/staff/surveys/{_survey()}/results/setup/", EDITORS)
+    ],
     # Open311 GeoReport v2: public reads (posting needs an api_key: see below).
     "open311-discovery": [Check(_open311("open311-discovery"), EVERYONE)],
     "open311-services": [Check(_open311("open311-services"), EVERYONE)],

@@ -72,7 +72,7 @@ HEAD_RIGHT = ParagraphStyle("HeadRight", parent=HEAD, alignment=TA_RIGHT)
 OUTLINE_LEVELS = {"Title": 0, "Heading2": 1, "Heading3": 2}
 
 
-class _Document(SimpleDocTemplate):
+class OutlinedDocument(SimpleDocTemplate):
     """Adds a bookmark (the PDF outline) for every heading, in reading order."""
 
     def afterFlowable(self, flowable: Flowable) -> None:
@@ -84,7 +84,7 @@ class _Document(SimpleDocTemplate):
             )
 
 
-def _p(text: Any, style: ParagraphStyle = BODY) -> Paragraph:
+def paragraph(text: Any, style: ParagraphStyle = BODY) -> Paragraph:
     return Paragraph(escape(str(text)), style)
 
 
@@ -93,9 +93,9 @@ def _table(
 ) -> Table:
     """A table with a header row repeated on every page; the first column is text, the
     others numbers (right-aligned)."""
-    cells = [[_p(h, HEAD if i == 0 else HEAD_RIGHT) for i, h in enumerate(head)]]
+    cells = [[paragraph(h, HEAD if i == 0 else HEAD_RIGHT) for i, h in enumerate(head)]]
     for row in rows:
-        cells.append([_p(v, CELL if i == 0 else CELL_RIGHT) for i, v in enumerate(row)])
+        cells.append([paragraph(v, CELL if i == 0 else CELL_RIGHT) for i, v in enumerate(row)])
     table = Table(cells, colWidths=[w * WIDTH for w in widths], repeatRows=1, hAlign="LEFT")
     style = [
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
@@ -131,7 +131,7 @@ def _footer(report: MonthlyReport) -> Any:
 def report_pdf(report: MonthlyReport) -> bytes:
     """Lay the report out as a PDF; call inside ``translation.override(report.language)``."""
     out = io.BytesIO()
-    document = _Document(
+    document = OutlinedDocument(
         out,
         pagesize=letter,
         leftMargin=0.75 * inch,
@@ -168,8 +168,8 @@ def _opening(report: MonthlyReport) -> list[Flowable]:
 
     received = report.figures.current.received
     lines = [
-        _p(report.title, TITLE),
-        _p(
+        paragraph(report.title, TITLE),
+        paragraph(
             _(
                 "Service requests received from %(start)s to %(end)s, beside the month before "
                 "and the same month a year earlier. Prepared on %(generated)s."
@@ -183,7 +183,7 @@ def _opening(report: MonthlyReport) -> list[Flowable]:
     ]
     if report.in_progress:
         lines.append(
-            _p(
+            paragraph(
                 _(
                     "The month is not over: the figures cover the requests received so far "
                     "and will change."
@@ -191,7 +191,7 @@ def _opening(report: MonthlyReport) -> list[Flowable]:
             )
         )
     if not received:
-        lines.append(_p(_("No requests were received in this month.")))
+        lines.append(paragraph(_("No requests were received in this month.")))
     return lines
 
 
@@ -221,7 +221,7 @@ def _key_figures(report: MonthlyReport) -> list[Flowable]:
         for name, label in FIGURES.items()
     ]
     return [
-        _p(_("Key figures"), H2),
+        paragraph(_("Key figures"), H2),
         _table(head, rows, [0.36, 0.13, 0.13, 0.12, 0.14, 0.12]),
     ]
 
@@ -271,10 +271,12 @@ def _trend(report: MonthlyReport) -> list[Flowable]:
         for i, (_month, m) in enumerate(report.trend)
     ]
     return [
-        _p(_("The last 13 months"), H2),
-        _p(_("Requests received per month (chart; the table below has the figures)."), NOTE),
+        paragraph(_("The last 13 months"), H2),
+        paragraph(_("Requests received per month (chart; the table below has the figures)."), NOTE),
         bars,
-        _p(_("On-time rate per month, in percent (chart; the table below has the figures)."), NOTE),
+        paragraph(
+            _("On-time rate per month, in percent (chart; the table below has the figures)."), NOTE
+        ),
         line,
         _table(
             [
@@ -322,7 +324,10 @@ def _breakdowns(report: MonthlyReport) -> list[Flowable]:
         (_("By council district"), _("District"), report.by_district),
         (_("By channel"), _("Channel"), report.by_channel),
     ):
-        out += [_p(title, H2), _table([first, *head[1:]], _breakdown_rows(breakdown), widths)]
+        out += [
+            paragraph(title, H2),
+            _table([first, *head[1:]], _breakdown_rows(breakdown), widths),
+        ]
     top = report.by_service[:TOP_SERVICES]
     rest = report.by_service[TOP_SERVICES:]
     rows = _breakdown_rows(top)
@@ -341,7 +346,7 @@ def _breakdowns(report: MonthlyReport) -> list[Flowable]:
         )
         rows += _breakdown_rows([other])
     out += [
-        _p(_("By service: the %(count)d busiest") % {"count": TOP_SERVICES}, H2),
+        paragraph(_("By service: the %(count)d busiest") % {"count": TOP_SERVICES}, H2),
         _table([_("Service"), *head[1:]], rows, widths, total=bool(rest)),
     ]
     return out
@@ -350,8 +355,8 @@ def _breakdowns(report: MonthlyReport) -> list[Flowable]:
 def _backlog(report: MonthlyReport) -> list[Flowable]:
     backlog = report.backlog
     return [
-        _p(_("Backlog"), H2),
-        _p(
+        paragraph(_("Backlog"), H2),
+        paragraph(
             _(
                 "%(open)s requests are open now, whatever month they came in; %(past_due)s of "
                 "them are past their due date. By how long ago they were received:"
@@ -380,10 +385,10 @@ def _cost_rows(lines: Sequence[CostLine], hours: bool = True) -> list[list[Any]]
 def _costs(report: MonthlyReport) -> list[Flowable]:
     costs = report.costs
     total = costs.total
-    out: list[Flowable] = [_p(_("What the month's requests cost"), H2)]
+    out: list[Flowable] = [paragraph(_("What the month's requests cost"), H2)]
     if total.requests:
         out.append(
-            _p(
+            paragraph(
                 _(
                     "The %(requests)s requests received in the month cost an estimated "
                     "%(cost)s: %(per)s a request, counting labour, materials and a share of "
@@ -401,7 +406,7 @@ def _costs(report: MonthlyReport) -> list[Flowable]:
             f"{item.service_name} ({number(item.requests)})" for item in costs.not_costed
         )
         out.append(
-            _p(
+            paragraph(
                 _(
                     "Not costed, because their unit costs are not entered (requests in "
                     "brackets; left out of the totals): %(services)s."
@@ -411,14 +416,14 @@ def _costs(report: MonthlyReport) -> list[Flowable]:
         )
     head = [_("Requests"), _("Labour hours"), _("Cost"), _("Per request")]
     out += [
-        _p(_("Cost by department"), H3),
+        paragraph(_("Cost by department"), H3),
         _table(
             [_("Department"), *head],
             _cost_rows([*costs.by_department, total]),
             [0.4, 0.12, 0.14, 0.17, 0.17],
             total=True,
         ),
-        _p(_("Cost by council district"), H3),
+        paragraph(_("Cost by council district"), H3),
         _table(
             [_("District"), *head],
             _cost_rows([*costs.by_district, total]),
@@ -446,10 +451,12 @@ def _costs(report: MonthlyReport) -> list[Flowable]:
                     ]
                 )
     out += [
-        _p(_("Cost by district and service: the three costliest services in each district"), H3),
+        paragraph(
+            _("Cost by district and service: the three costliest services in each district"), H3
+        ),
         _table([_("District and service"), _("Requests"), _("Cost")], rows, [0.6, 0.15, 0.2]),
-        _p(_("Cost per request by service"), H3),
-        _p(
+        paragraph(_("Cost per request by service"), H3),
+        paragraph(
             _(
                 "Labour hours times the hourly rate, plus materials, plus the department's "
                 "annual fixed costs spread over the requests it handled in the twelve months "
@@ -501,15 +508,15 @@ def _interval(interval: Interval | None, money: bool = False) -> tuple[str, str]
 
 def _forecast(report: MonthlyReport) -> list[Flowable]:
     view = report.outlook
-    out: list[Flowable] = [_p(_("Next year's requests, workload and budget"), H2)]
+    out: list[Flowable] = [paragraph(_("Next year's requests, workload and budget"), H2)]
     if not view.months or view.history_start is None or view.history_end is None:
-        out.append(_p(_("There is not yet a whole month of history to forecast from.")))
+        out.append(paragraph(_("There is not yet a whole month of history to forecast from.")))
         return out
     methods = "; ".join(
         f"{METHODS[name]!s}: {count}" for name, count in sorted(view.methods.items())
     )
     out.append(
-        _p(
+        paragraph(
             _(
                 "Forecast for %(start)s to %(end)s from the requests received from %(first)s to "
                 "%(last)s. Method (number of services): %(methods)s. Ranges are 80%% prediction "
@@ -528,7 +535,7 @@ def _forecast(report: MonthlyReport) -> list[Flowable]:
     for month, interval in zip(view.months, view.monthly_total, strict=True):
         rows.append([month_name(month), *_interval(interval)])
     out += [
-        _p(_("Expected requests per month"), H3),
+        paragraph(_("Expected requests per month"), H3),
         _table([_("Month"), _("Expected requests"), _interval_label()], rows, [0.35, 0.2, 0.25]),
     ]
     head = [
@@ -548,8 +555,8 @@ def _forecast(report: MonthlyReport) -> list[Flowable]:
         for dep in [*view.departments, view.total]
     ]
     out += [
-        _p(_("By department"), H3),
-        _p(
+        paragraph(_("By department"), H3),
+        paragraph(
             _(
                 "The budget is labour and materials for the expected requests plus each "
                 "department's annual fixed costs."
@@ -568,14 +575,14 @@ def _forecast(report: MonthlyReport) -> list[Flowable]:
         for srv in view.services[:TOP_SERVICES]
     ]
     out += [
-        _p(_("By service: the %(count)d busiest") % {"count": TOP_SERVICES}, H3),
+        paragraph(_("By service: the %(count)d busiest") % {"count": TOP_SERVICES}, H3),
         _table([_("Service"), *head], service_rows, [0.28, 0.12, 0.15, 0.11, 0.14, 0.2]),
     ]
     return out
 
 
 def _definitions() -> list[Flowable]:
-    out: list[Flowable] = [_p(_("Definitions"), H2)]
+    out: list[Flowable] = [paragraph(_("Definitions"), H2)]
     for term, text in DEFINITIONS:
         out.append(
             KeepTogether(
@@ -586,7 +593,7 @@ def _definitions() -> list[Flowable]:
             )
         )
     out.append(
-        _p(
+        paragraph(
             _(
                 "The full definitions are in the performance guide (docs/performance.md); the "
                 "cost model and forecast method in docs/budget-and-reports.md."

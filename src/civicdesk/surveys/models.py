@@ -105,6 +105,10 @@ class Question(Translatable):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     show_if_values = models.JSONField(default=list, blank=True)
+    # 311 services whose figures the results show beside this (rating) question.
+    services = models.ManyToManyField(
+        "catalog.Service", through="QuestionService", blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["section__position", "position"]
@@ -216,3 +220,86 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question_id}: {self.value}"
+
+
+# --- results: population targets, benchmarks, ties to 311 services (docs/surveys.md,
+# "Results, benchmarks and the council report") ------------------------------------------------
+
+
+class PopulationTarget(models.Model):
+    """The population of one category of a raking variable (a question's demographic
+    variable; the categories are its choice codes)."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="targets")
+    variable = models.CharField(max_length=40)
+    category = models.CharField(max_length=40)
+    population = models.FloatField()
+
+    class Meta:
+        ordering = ["survey", "variable", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "variable", "category"], name="target_category_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variable}={self.category}: {self.population:g}"
+
+
+class Benchmark(models.Model):
+    """A comparison figure for one estimate: ``item`` is a question code (rating, number) or
+    ``code:choice``; ``group`` is blank for every resident or ``variable=category``;
+    ``value`` is in points (percent) for ratings and choices, in the question's units for
+    numbers."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="benchmarks")
+    item = models.CharField(max_length=100)
+    group = models.CharField(max_length=100, blank=True)
+    value = models.FloatField()
+    source = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["survey", "item", "group"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "item", "group"], name="benchmark_item_group_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} {self.group}: {self.value:g}"
+
+
+class ResultsSettings(models.Model):
+    """How a survey's results are compared: benchmark thresholds (in points) and the
+    previous survey of the series (its questions matched by code)."""
+
+    survey = models.OneToOneField(Survey, on_delete=models.CASCADE, related_name="results_settings")
+    similar_points = models.FloatField(default=5.0)
+    much_points = models.FloatField(default=10.0)
+    previous = models.ForeignKey(
+        Survey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"results settings of {self.survey_id}"
+
+
+class QuestionService(models.Model):
+    """A rating question tied to a 311 service: the results show the service's on-time rate
+    and volume over the fielding period beside it."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="service_links")
+    service = models.ForeignKey(
+        "catalog.Service", on_delete=models.CASCADE, related_name="survey_questions"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "service"], name="question_service_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id} -> {self.service_id}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import staff_views, views
+from . import results_views, staff_views, views
 
 app_name = "surveys"
 
@@ -35,4 +35,8 @@ urlpatterns = [
     path(STAFF + "reminders.pdf", staff_views.reminders, name="staff_reminders"),
     path(STAFF + "paper/", staff_views.paper, name="staff_paper"),
     path(STAFF + "tracking/", staff_views.tracking, name="staff_tracking"),
+    path(STAFF + "results/", results_views.results, name="staff_results"),
+    path(STAFF + "results.csv", results_views.results_csv, name="staff_results_csv"),
+    path(STAFF + "results.pdf", results_views.results_report, name="staff_results_pdf"),
+    path(STAFF + "results/setup/", results_views.results_setup, name="staff_results_setup"),
 ]

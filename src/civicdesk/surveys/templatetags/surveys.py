@@ -28,3 +28,9 @@ def localized_text(obj: Translatable, language: str | None) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+@register.filter
+def get_item(mapping: dict[str, object] | None, key: str) -> object:
+    """``mapping[key]``, or None: a results table's 311 figures by question or area."""
+    return (mapping or {}).get(key)

@@ -1,5 +1,7 @@
 """``civicdesk survey analyze``: rake resident survey responses to population targets and
-write weights, estimates with standard errors, and weighting diagnostics."""
+write weights, estimates with standard errors, and weighting diagnostics.
+``civicdesk survey report SLUG --out DIR``: the council report PDF and the CSV of every
+estimate of a survey fielded in civicdesk."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ from civicdesk.surveys.analysis.raking import DEFAULT_MAX_ITERATIONS, DEFAULT_TO
 
 
 class Command(BaseCommand):
-    help = "Analyse resident surveys: analyze (raking, estimates and standard errors)."
+    help = (
+        "Analyse resident surveys: analyze (raking, estimates and standard errors), "
+        "report (a fielded survey's council report PDF and estimates CSV)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{analyze}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{analyze,report}")
         analyze = sub.add_parser(
             "analyze",
             help="Rake RESPONSES.csv to TARGETS.csv and estimate each item.",
@@ -73,7 +78,20 @@ class Command(BaseCommand):
             help="raise each weight to at least X times the mean weight, then rake again",
         )
 
+        report = sub.add_parser(
+            "report",
+            help="Write a fielded survey's council report (PDF) and every estimate (CSV).",
+            description="Writes DIR/SLUG-results.pdf and DIR/SLUG-estimates.csv (see "
+            "docs/surveys.md, 'Results, benchmarks and the council report').",
+        )
+        report.add_argument("slug", metavar="SLUG")
+        report.add_argument("--out", required=True, type=Path, metavar="DIR")
+        report.add_argument("--language", default="en", choices=["en", "es"])
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "report":
+            self._report(options)
+            return
         items = [c.strip() for c in options["items"].split(",") if c.strip()]
         try:
             result = survey_analyze(
@@ -112,5 +130,31 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"{len(result.estimates)} estimates of {len(items)} items written to "
                 f"{result.out}/ (weights.csv, estimates.csv, diagnostics.json)"
+            )
+        )
+
+    def _report(self, options: dict[str, Any]) -> None:
+        from civicdesk.surveys.models import Survey
+        from civicdesk.surveys.results import estimates_csv, survey_estimate
+        from civicdesk.surveys.results_pdf import results_pdf
+
+        survey = Survey.objects.filter(slug=options["slug"]).first()
+        if survey is None:
+            raise CommandError(f"no survey has the slug {options['slug']!r}")
+        out: Path = options["out"]
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out}: exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        results = survey_estimate(survey)
+        pdf = out / f"{survey.slug}-results.pdf"
+        table = out / f"{survey.slug}-estimates.csv"
+        pdf.write_bytes(results_pdf(survey, options["language"]))
+        table.write_text(estimates_csv(results), encoding="utf-8")
+        if results.error:
+            self.stderr.write(results.error)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{len(results.estimates) + len(results.open_estimates)} estimates: "
+                f"{pdf} and {table} written"
             )
         )
