@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from civicdesk.catalog.models import Service
+from civicdesk.dashboards.presenters import show
 from civicdesk.errors import InvalidInput
 from civicdesk.performance.rollups import rollups_rebuild
 from civicdesk.performance.selectors import Filters, districts, measures
 from civicdesk.surveys.analysis import survey_analyze
 from civicdesk.surveys.analysis.output import ESTIMATE_COLUMNS
+from civicdesk.surveys.forms import TargetsForm
 from civicdesk.surveys.models import (
     Answer,
     Question,
@@ -40,9 +43,12 @@ from civicdesk.surveys.results import (
     benchmark_label,
     benchmarks_import,
     estimates_csv,
+    layout,
     results_settings_save,
     survey_estimate,
     targets_import,
+    targets_of,
+    targets_save,
 )
 from civicdesk.surveys.services import (
     ChoiceInput,
@@ -413,3 +419,177 @@ def test_311_figures_beside_a_tied_question() -> None:
         ).pages
     )
     assert "311 service over the fielding period" in text and pothole.name in text
+
+
+# --- targets entered by hand ------------------------------------------------------------------
+
+
+def _entry(survey: Survey, values: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The set-up page's form fields for ``{(variable, category): typed}``."""
+    form = TargetsForm(
+        prefix="entry", demographics=layout(survey).demographics, current=targets_of(survey)
+    )
+    data = {"action": "entry"}
+    for name, cell in form.cells.items():
+        data[f"entry-{name}"] = values.get(cell, "")
+    return data
+
+
+ENTERED = {
+    ("age", "18-34"): "40000",
+    ("age", "35plus"): "60000",
+    ("sex", "f"): "51000",
+    ("sex", "m"): "49000.5",
+}
+
+
+def test_setup_page_shows_the_targets_in_a_labelled_table() -> None:
+    survey = _fielded()
+    client = sign_in(Client(), staff("pw.supervisor"))
+    html = client.get(f"/staff/surveys/{survey.slug}/results/setup/").content.decode()
+    assert "Population of each category of each demographic variable" in html
+    assert 'scope="col"' in html and 'scope="row"' in html
+    # Every category has a labelled input, filled with the current target.
+    assert 'for="id_entry-target_0_0"' in html and 'name="entry-target_0_0"' in html
+    assert 'value="4000"' in html and 'value="4900"' in html
+
+
+def test_targets_entered_on_the_setup_page_are_saved() -> None:
+    survey = _fielded()
+    client = sign_in(Client(), staff("pw.supervisor"))
+    page = client.post(f"/staff/surveys/{survey.slug}/results/setup/", _entry(survey, ENTERED))
+    assert page.status_code == 302
+    assert targets_of(survey) == {
+        "age": {"18-34": 40000.0, "35plus": 60000.0},
+        "sex": {"f": 51000.0, "m": 49000.5},
+    }
+    assert not survey_estimate(survey).error
+    # A variable left entirely blank is not weighted by.
+    only_age = {k: v for k, v in ENTERED.items() if k[0] == "age"}
+    page = client.post(f"/staff/surveys/{survey.slug}/results/setup/", _entry(survey, only_age))
+    assert page.status_code == 302
+    assert set(targets_of(survey)) == {"age"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("-5", "The population of sex = m is -5; it must be greater than 0."),
+        ("0", "The population of sex = m is 0; it must be greater than 0."),
+        ("many", "The population of sex = m is many, not a number."),
+        ("", "The population of sex = m is blank"),
+    ],
+)
+def test_a_bad_target_is_named_and_nothing_is_saved(typed: str, expected: str) -> None:
+    survey = _fielded()
+    client = sign_in(Client(), staff("admin"))
+    page = client.post(
+        f"/staff/surveys/{survey.slug}/results/setup/",
+        _entry(survey, {**ENTERED, ("sex", "m"): typed}),
+    )
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert expected in html
+    assert 'aria-invalid="true"' in html and 'href="#id_entry-target_1_1"' in html
+    assert survey.targets.get(variable="sex", category="m").population == 4900  # unchanged
+    assert survey.targets.count() == 4
+
+
+def test_targets_whose_totals_disagree_are_refused() -> None:
+    survey = _fielded()
+    with pytest.raises(InvalidInput) as caught:
+        targets_save(survey=survey, targets={**ENTERED, ("sex", "m"): "49200"})
+    assert "age" in caught.value.field_errors["targets"][0]
+    assert "sex" in caught.value.field_errors["targets"][0]
+    # Within the import's tolerance (0.1%) they are accepted, as in a file.
+    assert targets_save(survey=survey, targets={**ENTERED, ("sex", "m"): "49050"}) == 4
+    client = sign_in(Client(), staff("pw.supervisor"))
+    page = client.post(
+        f"/staff/surveys/{survey.slug}/results/setup/",
+        _entry(survey, {**ENTERED, ("sex", "m"): "30000"}),
+    )
+    assert page.status_code == 400
+    assert "every variable must describe the same population" in page.content.decode()
+    assert survey.targets.get(variable="sex", category="m").population == 49050
+
+
+def test_targets_save_refuses_an_unknown_variable_or_category() -> None:
+    survey = _fielded()
+    with pytest.raises(InvalidInput) as caught:
+        targets_save(survey=survey, targets={("income", "low"): "5", ("age", "old"): "5"})
+    assert len(caught.value.field_errors["targets"]) == 2
+    assert survey.targets.count() == 4
+
+
+def test_an_analyst_cannot_enter_targets() -> None:
+    survey = _fielded()
+    client = sign_in(Client(), staff("analyst"))
+    page = client.post(f"/staff/surveys/{survey.slug}/results/setup/", _entry(survey, ENTERED))
+    assert page.status_code == 403
+    assert survey.targets.get(variable="age", category="18-34").population == 4000
+
+
+# --- residents' ratings on the staff performance dashboard ----------------------------------
+
+
+def _ratings_section(html: str) -> str:
+    found = re.search(r'<section id="ratings".*?</section>', html, re.S)
+    assert found is not None
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found[0]))
+
+
+def test_residents_ratings_beside_the_311_figures_on_the_staff_dashboard() -> None:
+    survey = _fielded()
+    for _ in range(3):
+        make_request("pothole")
+    rollups_rebuild()
+    start = timezone.localdate() - dt.timedelta(days=20)
+    Survey.objects.filter(pk=survey.pk).update(
+        published_at=timezone.make_aware(dt.datetime.combine(start, dt.time(9))), closed_at=None
+    )
+    client = sign_in(Client(), staff("pw.supervisor"))
+    page = client.get("/staff/performance/?period=last_30_days")
+    assert page.status_code == 200
+    assert 'id="ratings"' not in page.content.decode()  # nothing tied yet
+
+    pothole = Service.objects.get(service_code="pothole")
+    QuestionService.objects.create(question=survey.questions.get(code="streets"), service=pothole)
+    page = client.get("/staff/performance/?period=last_30_days")
+    html = page.content.decode()
+    assert 'href="#ratings"' in html
+    text = _ratings_section(html)
+    streets = next(
+        e for e in survey_estimate(survey).estimates if e.item.name == "streets" and not e.group
+    )
+    first = timezone.localdate() - dt.timedelta(days=29)
+    figures = measures(Filters(start=first, end=timezone.localdate(), service_ids=(pothole.pk,)))
+    assert figures.received >= 3
+    assert "Street maintenance" in text and pothole.name in text
+    assert f"{streets.estimate_text} {streets.margin_text}" in text
+    assert str(show("on_time_rate", figures.on_time_rate).text or "") in text
+    assert f" {figures.received} " in text
+    assert "Parks" not in text  # not tied
+    assert "Percent positive in" not in text  # no district chosen
+
+    # Filtered by a council district that is one of the survey's areas: its figure too.
+    area = _areas()[0]
+    by_area = next(
+        e
+        for e in survey_estimate(survey).estimates
+        if e.item.name == "streets" and e.group_variable == "area" and e.group == area
+    )
+    text = _ratings_section(
+        client.get(f"/staff/performance/?period=last_30_days&district={area}").content.decode()
+    )
+    assert f"Percent positive in {area}" in text
+    assert f"{by_area.estimate_text} {by_area.margin_text}" in text
+
+    # Not for a period the survey was not fielded in, nor on the public page, nor for
+    # staff who have no part in surveys.
+    long_ago = "period=custom&start=2020-01-01&end=2020-12-31"
+    assert 'id="ratings"' not in client.get(f"/staff/performance/?{long_ago}").content.decode()
+    assert 'id="ratings"' not in client.get("/performance/?period=last_30_days").content.decode()
+    crew = sign_in(Client(), staff("pw.crew"))
+    assert (
+        'id="ratings"' not in crew.get("/staff/performance/?period=last_30_days").content.decode()
+    )

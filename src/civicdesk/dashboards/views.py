@@ -13,10 +13,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from civicdesk.accounts.models import User
 from civicdesk.i18n import current_language
 from civicdesk.performance.measures import FIGURES
 from civicdesk.performance.rollups import rollups_as_of
 from civicdesk.performance.selectors import filter_options
+from civicdesk.surveys.access import can_read_survey_results
 
 from .forms import DashboardFilterForm
 from .presenters import (
@@ -35,6 +37,7 @@ from .presenters import (
     summary_rows,
     trend_charts,
 )
+from .ratings import residents_ratings
 
 
 def dashboard_page(
@@ -64,6 +67,13 @@ def dashboard_page(
     rows = summary_rows(board.comparison)
     columns = list(FIGURES) if staff else list(PUBLIC_COLUMNS)
     features, legend = map_features(board.districts)
+    # Survey results are for the survey readers only (docs/surveys.md, "Who does what").
+    user = getattr(request, "user", None)
+    ratings = (
+        residents_ratings(filters, language)
+        if staff and isinstance(user, User) and can_read_survey_results(user)
+        else None
+    )
     query = urlencode(form.query())
     context.update(
         {
@@ -89,6 +99,7 @@ def dashboard_page(
                 section: f"{reverse(csv_url_name, args=[section])}?{query}" for section in SECTIONS
             },
             "sections": SECTIONS,
+            "ratings": ratings,
         }
     )
     return render(request, template, context)

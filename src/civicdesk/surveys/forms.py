@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from civicdesk.errors import InvalidInput
 
 from .models import CHOICE_KINDS, Question, QuestionKind, Section, Survey
+from .results import target_key
 from .services import LANGUAGE_CODES, RATING_CODES
 
 RATING_LABELS = {
@@ -263,3 +264,69 @@ class PaperForm(forms.Form):
         label=_("Language of the questionnaire"),
         choices=[(c, LANGUAGE_NAMES[c]) for c in LANGUAGE_CODES],
     )
+
+
+def _population_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class TargetsForm(forms.Form):
+    """The population of each category of each demographic variable, typed in: one field
+    per category (named by position, as choice codes may hold any character), kept as text
+    so that the service names a bad value by its variable and category."""
+
+    def __init__(
+        self,
+        *args: Any,
+        demographics: dict[str, Question],
+        current: dict[str, dict[str, float]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.cells: dict[str, tuple[str, str]] = {}  # field name -> (variable, category)
+        self.variables: list[tuple[str, Question, list[str]]] = []
+        for i, (variable, question) in enumerate(demographics.items()):
+            names = []
+            for j, choice in enumerate(question.choices):
+                category = str(choice.get("code"))
+                name = f"target_{i}_{j}"
+                label = str(choice.get("label") or category)
+                self.fields[name] = forms.CharField(
+                    label=f"{variable}: {label} ({category})",
+                    required=False,
+                    max_length=30,
+                    widget=forms.TextInput(
+                        attrs={"inputmode": "decimal", "autocomplete": "off", "size": 12}
+                    ),
+                )
+                population = current.get(variable, {}).get(category)
+                if population is not None:
+                    self.initial[name] = _population_text(population)
+                self.cells[name] = (variable, category)
+                names.append(name)
+            self.variables.append((variable, question, names))
+
+    def targets(self) -> dict[tuple[str, str], str]:
+        return {cell: self.cleaned_data.get(name) or "" for name, cell in self.cells.items()}
+
+    def rows(self) -> list[tuple[str, Question, list[tuple[forms.BoundField, str, str]]]]:
+        """Each variable with its question and, per category, the field, code and label."""
+        out = []
+        for variable, question, names in self.variables:
+            labels = {
+                str(c.get("code")): str(c.get("label") or c.get("code")) for c in question.choices
+            }
+            out.append(
+                (
+                    variable,
+                    question,
+                    [(self[n], self.cells[n][1], labels[self.cells[n][1]]) for n in names],
+                )
+            )
+        return out
+
+    def add_core_errors(self, exc: InvalidInput) -> None:
+        by_key = {target_key(v, c): name for name, (v, c) in self.cells.items()}
+        for key, problems in exc.field_errors.items():
+            for problem in problems:
+                self.add_error(by_key.get(key), problem)

@@ -261,6 +261,17 @@ def targets_import(*, survey: Survey, data: bytes, actor: User | None = None) ->
         except SurveyInputError as exc:
             message = str(exc).replace(f"{path}, line", _("Line")).replace(f"{path}: ", "")
             raise InvalidInput({"file": [message]}) from None
+    return _replace_targets(survey, targets, actor, "survey.targets_import")
+
+
+def target_key(variable: str, category: str) -> str:
+    """The key under which ``targets_save`` names a problem with one category's population."""
+    return f"{variable}:{category}"
+
+
+def _replace_targets(
+    survey: Survey, targets: Mapping[str, Mapping[str, float]], actor: User | None, action: str
+) -> int:
     with transaction.atomic():
         PopulationTarget.objects.filter(survey=survey).delete()
         PopulationTarget.objects.bulk_create(
@@ -268,22 +279,93 @@ def targets_import(*, survey: Survey, data: bytes, actor: User | None = None) ->
             for v, cats in targets.items()
             for c, p in cats.items()
         )
-        audit_record("survey.targets_import", actor=actor, target=("survey", survey.slug))
+        audit_record(action, actor=actor, target=("survey", survey.slug))
     return sum(len(c) for c in targets.values())
 
 
 def targets_save(
-    *, survey: Survey, targets: Mapping[tuple[str, str], float | None], actor: User | None = None
+    *,
+    survey: Survey,
+    targets: Mapping[tuple[str, str], str | float | None],
+    actor: User | None = None,
 ) -> int:
-    """Targets entered on the staff page: ``{(variable, category): population}``, blanks
-    left out. Checked exactly as an imported file."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["variable", "category", "population"])
-    for (variable, category), population in targets.items():
-        if population is not None:
-            writer.writerow([variable, category, repr(float(population))])
-    return targets_import(survey=survey, data=buffer.getvalue().encode(), actor=actor)
+    """Targets entered on the staff page: ``{(variable, category): population as typed}``.
+    A variable whose categories are all blank is not weighted by; otherwise every category
+    needs a number greater than 0, and the variables' totals must agree within the import's
+    tolerance. Each problem is named by its variable and category (under
+    ``target_key(variable, category)``; totals that disagree under ``targets``) and nothing
+    is saved unless everything is right. Replaces the survey's targets."""
+    demographics = layout(survey).demographics
+    errors: dict[str, list[str]] = {}
+    given: dict[str, dict[str, str]] = {}
+    for (variable, category), raw in targets.items():
+        question = demographics.get(variable)
+        codes = [str(c.get("code")) for c in question.choices] if question else []
+        if category not in codes:
+            errors.setdefault("targets", []).append(
+                _("%(category)s is not a choice of a demographic variable %(variable)s.")
+                % {"category": category or _("(blank)"), "variable": variable or _("(blank)")}
+            )
+            continue
+        text = "" if raw is None else str(raw).strip()
+        given.setdefault(variable, {})[category] = text
+    clean: dict[str, dict[str, float]] = {}
+    for variable, cats in given.items():
+        if not any(cats.values()):
+            continue  # not weighted by this variable
+        for category, text in cats.items():
+            key = target_key(variable, category)
+            names = {"variable": variable, "category": category, "value": text}
+            if not text:
+                errors[key] = [
+                    _(
+                        "The population of %(variable)s = %(category)s is blank: fill in every "
+                        "category of %(variable)s, or none of them not to weight by it."
+                    )
+                    % names
+                ]
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                errors[key] = [
+                    _("The population of %(variable)s = %(category)s is %(value)s, not a number.")
+                    % names
+                ]
+            elif value <= 0:
+                errors[key] = [
+                    _(
+                        "The population of %(variable)s = %(category)s is %(value)s; it must be "
+                        "greater than 0."
+                    )
+                    % names
+                ]
+            else:
+                clean.setdefault(variable, {})[category] = value
+    if not errors and clean:
+        sums = {variable: sum(cats.values()) for variable, cats in clean.items()}
+        low = min(sums, key=lambda v: sums[v])
+        high = max(sums, key=lambda v: sums[v])
+        if sums[high] - sums[low] > inputs.TARGET_TOTALS_TOLERANCE * sums[high]:
+            errors["targets"] = [
+                _(
+                    "The populations of %(low)s add up to %(low_total)s but those of %(high)s "
+                    "to %(high_total)s; every variable must describe the same population "
+                    "(within %(tolerance)s)."
+                )
+                % {
+                    "low": low,
+                    "low_total": f"{sums[low]:,.6g}",
+                    "high": high,
+                    "high_total": f"{sums[high]:,.6g}",
+                    "tolerance": f"{inputs.TARGET_TOTALS_TOLERANCE:.1%}",
+                }
+            ]
+    if errors:
+        raise InvalidInput(errors)
+    return _replace_targets(survey, clean, actor, "survey.targets_save")
 
 
 # --- benchmarks and settings -----------------------------------------------------------------
@@ -929,5 +1011,7 @@ __all__ = [
     "benchmarks_import",
     "estimates_csv",
     "survey_estimate",
+    "target_key",
     "targets_import",
+    "targets_save",
 ]

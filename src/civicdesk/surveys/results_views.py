@@ -22,10 +22,12 @@ from civicdesk.errors import InvalidInput
 from civicdesk.i18n import current_language
 
 from .access import can_read_survey_results, can_set_up_results
+from .forms import TargetsForm
 from .models import Question, QuestionKind, QuestionService, Survey
 from .results import (
     benchmarks_import,
     estimates_csv,
+    layout,
     question_services_save,
     results_settings,
     results_settings_save,
@@ -33,6 +35,7 @@ from .results import (
     survey_estimate,
     targets_import,
     targets_of,
+    targets_save,
     weight_summary,
 )
 from .results_pdf import results_pdf
@@ -132,6 +135,9 @@ def _service_choices() -> list[tuple[int, str]]:
 def results_setup(request: HttpRequest, slug: str) -> HttpResponse:
     survey = get_object_or_404(Survey, slug=slug)
     settings = results_settings(survey)
+    demographics = layout(survey).demographics
+    current = targets_of(survey)
+    entry_form = TargetsForm(prefix="entry", demographics=demographics, current=current)
     targets_form = UploadForm(prefix="targets")
     benchmarks_form = UploadForm(prefix="benchmarks")
     settings_form = SettingsForm(
@@ -169,6 +175,18 @@ def results_setup(request: HttpRequest, slug: str) -> HttpResponse:
                         n = benchmarks_import(survey=survey, data=data, actor=user)
                         messages.success(request, _("%(n)s benchmarks saved.") % {"n": n})
                     return redirect("surveys:staff_results_setup", slug=survey.slug)
+            elif action == "entry":
+                entry_form = TargetsForm(
+                    request.POST, prefix="entry", demographics=demographics, current=current
+                )
+                if entry_form.is_valid():
+                    try:
+                        n = targets_save(survey=survey, targets=entry_form.targets(), actor=user)
+                    except InvalidInput as exc:
+                        entry_form.add_core_errors(exc)
+                    else:
+                        messages.success(request, _("%(n)s population targets saved.") % {"n": n})
+                        return redirect("surveys:staff_results_setup", slug=survey.slug)
             elif action == "settings":
                 settings_form = SettingsForm(request.POST, survey=survey, prefix="settings")
                 if settings_form.is_valid():
@@ -210,7 +228,8 @@ def results_setup(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "survey": survey,
             "section": "surveys",
-            "targets": targets_of(survey),
+            "targets": current,
+            "entry_form": entry_form,
             "benchmarks": survey.benchmarks.all(),
             "targets_form": targets_form,
             "benchmarks_form": benchmarks_form,
