@@ -385,6 +385,9 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = f"{CIVICDESK_CITY_NAME} 311"
+# A code from the 30 seconds before or after is accepted too (a phone's clock drifts, a code
+# typed at the turn of the half-minute), as RFC 6238 advises; each code still works once.
+MFA_TOTP_TOLERANCE = 1
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # WebAuthn on http://127.0.0.1 in development
 MFA_RECOVERY_CODE_COUNT = 10
 # Sessions are listed per device from sign-in; tracking every request would cost writes.
