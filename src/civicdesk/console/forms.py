@@ -26,12 +26,16 @@ class CoreErrorsMixin:
 
     core_field_map: dict[str, str] = {}
 
+    def core_field(self, name: str) -> str | None:
+        """The form field that shows the core's errors about ``name`` (None: the top)."""
+        form: forms.Form = self  # type: ignore[assignment]
+        target = self.core_field_map.get(name, name)
+        return target if target in form.fields else None
+
     def add_core_errors(self, error: InvalidInput) -> None:
         form: forms.Form = self  # type: ignore[assignment]
         for name, messages in error.field_errors.items():
-            target: str | None = self.core_field_map.get(name, name)
-            if target not in form.fields:
-                target = None
+            target = self.core_field(name)
             for message in messages:
                 form.add_error(target, message)
 

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from civicdesk.errors import InvalidInput
+from civicdesk.console.forms import CoreErrorsMixin
 
 from .models import CHOICE_KINDS, Question, QuestionKind, Section, Survey
 from .results import target_key
@@ -80,7 +80,7 @@ def _initial(question: Question, value: Any) -> Any:
     return str(value)
 
 
-class AnswersForm(forms.Form):
+class AnswersForm(CoreErrorsMixin, forms.Form):
     """The answers to ``questions`` (one section, or the whole paper questionnaire)."""
 
     def __init__(
@@ -104,11 +104,9 @@ class AnswersForm(forms.Form):
         """The answers by question code, as typed (the service checks them)."""
         return {q.code: self.cleaned_data.get(answer_field_name(q.code)) for q in self.questions}
 
-    def add_core_errors(self, exc: InvalidInput) -> None:
-        for code, messages in exc.field_errors.items():
-            name = answer_field_name(code) if answer_field_name(code) in self.fields else None
-            for message in messages:
-                self.add_error(name, message)
+    def core_field(self, name: str) -> str | None:
+        field = answer_field_name(name)  # the service names questions by their code
+        return field if field in self.fields else None
 
     def rows(self) -> list[tuple[Question, forms.BoundField]]:
         return [(q, self[answer_field_name(q.code)]) for q in self.questions]
@@ -129,16 +127,7 @@ class CodeForm(forms.Form):
 # Staff
 
 
-class _CoreErrors:
-    """Shows a service's field errors next to the form's fields of the same name."""
-
-    def add_core_errors(self: Any, exc: InvalidInput) -> None:
-        for name, messages in exc.field_errors.items():
-            for message in messages:
-                self.add_error(name if name in self.fields else None, message)
-
-
-class SurveyForm(_CoreErrors, forms.Form):
+class SurveyForm(CoreErrorsMixin, forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     intro = forms.CharField(
         label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 4})
@@ -173,7 +162,7 @@ class SurveyForm(_CoreErrors, forms.Form):
         )
 
 
-class SectionForm(_CoreErrors, forms.Form):
+class SectionForm(CoreErrorsMixin, forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     intro = forms.CharField(
         label=_("Introduction"), required=False, widget=forms.Textarea(attrs={"rows": 3})
@@ -196,7 +185,7 @@ class SectionForm(_CoreErrors, forms.Form):
         )
 
 
-class QuestionForm(_CoreErrors, forms.Form):
+class QuestionForm(CoreErrorsMixin, forms.Form):
     code = forms.SlugField(
         label=_("Code"),
         max_length=40,
@@ -270,7 +259,7 @@ def _population_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-class TargetsForm(forms.Form):
+class TargetsForm(CoreErrorsMixin, forms.Form):
     """The population of each category of each demographic variable, typed in: one field
     per category (named by position, as choice codes may hold any character), kept as text
     so that the service names a bad value by its variable and category."""
@@ -325,8 +314,7 @@ class TargetsForm(forms.Form):
             )
         return out
 
-    def add_core_errors(self, exc: InvalidInput) -> None:
-        by_key = {target_key(v, c): name for name, (v, c) in self.cells.items()}
-        for key, problems in exc.field_errors.items():
-            for problem in problems:
-                self.add_error(by_key.get(key), problem)
+    def core_field(self, name: str) -> str | None:
+        # The service names a target "variable = category"; each has its own cell.
+        by_key = {target_key(v, c): cell for cell, (v, c) in self.cells.items()}
+        return by_key.get(name)
