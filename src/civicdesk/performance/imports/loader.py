@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 from django.conf import settings
 from django.db import connection
 from django.db.models import Model
@@ -41,6 +42,7 @@ from civicdesk.servicerequests.models import EventKind, Priority, RequestEvent, 
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
 from .dates import EpochText
+from .frames import MICRO, frame_records
 from .mapping import Mapping, MappingError, value_key
 from .records import Record, RowError
 
@@ -538,6 +540,11 @@ class Loader:
         elif mapping.bounds:
             self.city = f"the city (the bounds in {mapping.where(('source',), 'bounds')})"
         self._event_data: dict[str, str] = {}
+        # A source with no requests yet: nothing to match, so its rows go in a block at a
+        # time (``load_frame``) and their timeline is made once at the end (``finish``).
+        self.fresh = not ServiceRequest.objects.filter(source=self.source).exists()
+        self._frame_first_id: int | None = None
+        self._frame_channels: set[str] = set()
         # Received times of updated requests (before and after), for the rollups.
         self.changed_moments: set[dt.datetime] = set()
 
@@ -571,8 +578,7 @@ class Loader:
         than everything else); SQLite: ``executemany`` of tuples."""
         if not new:
             return
-        source = self.source
-        tail = ("{}", "", Priority.NORMAL, None, None, "", None, None, None, None, None, 1, source)
+        tail = self._constant_values()
         when = self.when
         if connection.vendor != "postgresql":
             # The columns every imported request has the same value in are written into
@@ -605,6 +611,24 @@ class Loader:
             cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):
             copy.write("".join(lines))
+
+    def _constant_values(self) -> tuple[Any, ...]:
+        """What every imported request has in the columns after the four times."""
+        return (
+            "{}",
+            "",
+            Priority.NORMAL,
+            None,
+            None,
+            "",
+            None,
+            None,
+            None,
+            None,
+            None,
+            1,
+            self.source,
+        )
 
     def _timeline_insert(self, first: int, last: int, channels: set[str]) -> None:
         """The timeline of the requests just inserted (ids ``first`` to ``last``), made by
@@ -659,16 +683,23 @@ class Loader:
 
     def _outside(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per record: outside the city?, the council district and the ward by point (0: none)."""
-        n = len(records)
+        return self._places(
+            np.fromiter((np.nan if r.lat is None else r.lat for r in records), dtype=float),
+            np.fromiter((np.nan if r.long is None else r.long for r in records), dtype=float),
+        )
+
+    def _places(
+        self, all_lats: np.ndarray, all_longs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_outside`` for arrays of latitudes and longitudes (NaN: no location)."""
+        n = len(all_lats)
         outside = np.zeros(n, dtype=bool)
         districts = np.zeros(n, dtype=np.int64)
         wards = np.zeros(n, dtype=np.int64)
-        located = [i for i, r in enumerate(records) if r.lat is not None]
-        if not located:
+        where = np.flatnonzero(~np.isnan(all_lats))
+        if not len(where):
             return outside, districts, wards
-        lats = np.fromiter((records[i].lat for i in located), dtype=float, count=len(located))
-        longs = np.fromiter((records[i].long for i in located), dtype=float, count=len(located))
-        where = np.asarray(located)
+        lats, longs = all_lats[where], all_longs[where]
         if self.index.has_jurisdiction:
             outside[where] = ~self.index.inside_many(lats, longs)
         elif self.mapping.bounds:
@@ -808,3 +839,205 @@ class Loader:
             if new:
                 self._timeline_insert(min(ids), max(ids), {c[2][11] for c in new})
             rows_insert(RequestEvent, EVENT_COLUMNS, events)
+
+    # ----------------------------------------------------------------------------------
+    # A block at a time: a fresh source's rows, checked and written column by column
+
+    def load_frame(self, frame: pl.DataFrame) -> None:
+        """Load a record frame (``frames.RECORD_SCHEMA``): the same checks and results as
+        ``load``, by columns. A source that already has requests, or whose public ids
+        another source may hold, is matched row by row instead."""
+        if not self.fresh or self.check_public_ids:
+            self.load(frame_records(frame))
+            return
+        if not frame.height:
+            return
+        counts = self.counts
+        counts.read += frame.height
+        before = self.seen.add(frame["source_id"].to_list(), frame["line"].to_list())
+        outside, by_point_district, by_point_ward = self._places(
+            frame["lat"].fill_null(np.nan).to_numpy(), frame["long"].fill_null(np.nan).to_numpy()
+        )
+        public_id = pl.lit(f"{self.mapping.id_prefix}-") + pl.col("source_id")
+        frame = frame.with_columns(
+            public_id.alias("public_id"),
+            pl.Series("repeat_of", before),
+            pl.Series("outside", outside),
+            pl.Series("district_by_point", by_point_district),
+            pl.Series("ward_by_point", by_point_ward),
+            (
+                (pl.col("source_id").str.len_chars() > MAX_SOURCE_ID)
+                | ~public_id.str.contains(PUBLIC_ID_RE.pattern)
+            ).alias("bad_public_id"),
+        )
+        refused = pl.col("repeat_of").gt(0) | pl.col("outside") | pl.col("bad_public_id")
+        for row in frame.filter(refused).iter_rows(named=True):
+            self.counts.errors.append(self._refusal(row))
+        frame = frame.filter(~refused)
+        if not frame.height:
+            return
+        catalogue = self.catalogue
+        departments = {
+            key: catalogue.department(key, name)
+            for key, name in frame.filter(pl.col("department") != "")
+            .select("department", "department_name")
+            .unique(maintain_order=True)
+            .iter_rows()
+        }
+        frame = frame.with_columns(
+            pl.col("department")
+            .replace_strict(departments, default=None, return_dtype=pl.Int64)
+            .alias("department_id")
+        )
+        services = {
+            (name, group, department): catalogue.service(name, group, department)
+            for name, group, department in frame.select("service", "service_group", "department_id")
+            .unique(maintain_order=True)
+            .iter_rows()
+        }
+        keys = list(services)
+        infos = list(services.values())
+        frame = frame.join(
+            pl.DataFrame(
+                {
+                    "service": [k[0] for k in keys],
+                    "service_group": [k[1] for k in keys],
+                    "department_id": [k[2] for k in keys],
+                    "service_id": [i.id for i in infos],
+                    "service_department_id": [i.department_id for i in infos],
+                    "service_has_level": [bool(i.sla_amount and i.sla_unit) for i in infos],
+                },
+                schema_overrides={"department_id": pl.Int64, "service_id": pl.Int64},
+            ),
+            on=["service", "service_group", "department_id"],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        codes = frame.filter((pl.col("district_by_point") == 0) & (pl.col("district") != ""))[
+            "district"
+        ].unique()
+        zones = {code: self.districts.zone_id(code[:64]) for code in codes.to_list()}
+        frame = frame.with_columns(
+            pl.when(pl.col("district_by_point") > 0)
+            .then(pl.col("district_by_point"))
+            .otherwise(
+                pl.col("district").replace_strict(zones, default=None, return_dtype=pl.Int64)
+            )
+            .alias("district_id"),
+            pl.when(pl.col("ward_by_point") > 0).then(pl.col("ward_by_point")).alias("ward_id"),
+            pl.coalesce("department_id", "service_department_id").alias("department_id"),
+            pl.coalesce(
+                "updated", pl.max_horizontal("requested", pl.col("closed").fill_null(0))
+            ).alias("updated"),
+        )
+        frame = self._levels_due(frame, dict(zip([i.id for i in infos], infos, strict=True)))
+        counts.created += frame.height
+        if not self.writing:
+            return
+        if self._frame_first_id is None:
+            self._frame_first_id = next_id(ServiceRequest)
+        self._frame_channels.update(frame["channel"].unique().to_list())
+        self._frame_insert(frame)
+
+    def _refusal(self, row: dict[str, Any]) -> RowError:
+        line, source_id = row["line"], row["source_id"]
+        if row["repeat_of"]:
+            return RowError(
+                line, source_id, f"source id {source_id} already appears on row {row['repeat_of']}"
+            )
+        if row["outside"]:
+            return RowError(
+                line, source_id, f"location {row['lat']}, {row['long']} is outside {self.city}"
+            )
+        return RowError(
+            line,
+            source_id,
+            f"source id {source_id!r} cannot make a public id: {row['public_id']!r} must be "
+            "at most 32 letters, digits and _ . : -",
+        )
+
+    def _levels_due(self, frame: pl.DataFrame, services: dict[int, ServiceInfo]) -> pl.DataFrame:
+        """The due time civicdesk gives a request the source gave none, for services with a
+        level target (a business calendar: row by row, for those rows only)."""
+        needed = (pl.col("due").is_null() & pl.col("service_has_level")).alias("needs_due")
+        frame = frame.with_columns(needed)
+        rows = frame.filter(pl.col("needs_due")).select("service_id", "requested")
+        if not rows.height:
+            return frame
+        dues = []
+        for service_id, requested in rows.iter_rows():
+            due = services[service_id].due(requested / MICRO)
+            dues.append(None if due is None else round(due * MICRO))
+        filled = frame.filter(pl.col("needs_due")).with_columns(
+            pl.Series("due", dues, dtype=pl.Int64)
+        )
+        return pl.concat([frame.filter(~pl.col("needs_due")), filled]).sort("line")
+
+    def _frame_insert(self, frame: pl.DataFrame) -> None:
+        """Insert a frame of new requests (ids from the table's own sequence)."""
+        postgres = connection.vendor == "postgresql"
+        suffix = "+00" if postgres else ""
+
+        def stamp(name: str) -> pl.Expr:
+            # Django's text for a UTC datetime: microseconds only when there are some.
+            micros = pl.col(name)
+            whole = pl.from_epoch(micros, time_unit="us").dt.strftime("%Y-%m-%d %H:%M:%S")
+            fraction = micros - (micros // MICRO) * MICRO
+            return (
+                pl.when(fraction == 0)
+                .then(whole + suffix)
+                .otherwise(whole + "." + fraction.cast(pl.String).str.zfill(6) + suffix)
+                .alias(name)
+            )
+
+        columns = REQUEST_COLUMNS[1:]
+        values = {
+            "public_id": pl.col("public_id"),
+            "service_id": pl.col("service_id"),
+            "department_id": pl.col("department_id"),
+            "status": pl.col("status"),
+            "status_notes": pl.col("status_notes"),
+            "description": pl.col("description"),
+            "address": pl.col("address").str.slice(0, 255),
+            "zipcode": pl.col("zipcode").str.slice(0, 16),
+            "lat": pl.col("lat"),
+            "long": pl.col("long"),
+            "district_id": pl.col("district_id"),
+            "ward_id": pl.col("ward_id"),
+            "channel": pl.col("channel"),
+            "requested_at": stamp("requested"),
+            "updated_at": stamp("updated"),
+            "due_at": stamp("due"),
+            "closed_at": stamp("closed"),
+            "source_id": pl.col("source_id"),
+        }
+        constant = dict(zip(REQUEST_COLUMNS[18:-1], self._constant_values(), strict=True))
+        rows = frame.select([values[c].alias(c) for c in values])
+        table = connection.ops.quote_name(ServiceRequest._meta.db_table)
+        with connection.cursor() as cursor:
+            if postgres:
+                rows = rows.with_columns([pl.lit(v).alias(c) for c, v in constant.items()]).select(
+                    columns
+                )
+                names = ", ".join(connection.ops.quote_name(c) for c in columns)
+                text = rows.write_csv(include_header=False, quote_style="non_numeric")
+                with cursor.cursor.copy(
+                    f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)"
+                ) as copy:
+                    copy.write(text)
+                return
+            bound = list(values)
+            names = ", ".join(connection.ops.quote_name(c) for c in [*bound, *constant])
+            marks = ", ".join(["%s"] * len(bound) + [_sql_literal(v) for v in constant.values()])
+            cursor.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608
+                rows.rows(),
+            )
+
+    def finish(self) -> None:
+        """After the last block: the timeline of the requests ``load_frame`` inserted."""
+        if self._frame_first_id is None or not self.writing:
+            return
+        last = next_id(ServiceRequest) - 1
+        self._timeline_insert(self._frame_first_id, last, self._frame_channels)

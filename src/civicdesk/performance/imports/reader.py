@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import polars as pl
+
 from civicdesk.servicerequests.models import Channel
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
@@ -69,6 +71,9 @@ class CsvExport:
         self._reader: Any = None  # a csv reader: rows, and line_num
         self.convert: Callable[[int, list[str]], Record] | None = None
         self.source_id_index = 0
+        self.header: list[str] = []
+        self._line_offset = 0  # lines before where the exact reader started
+        self._blocks: Any = None  # the BlockReader while it reads
 
     def __enter__(self) -> CsvExport:
         if self._binary is None:
@@ -94,6 +99,7 @@ class CsvExport:
             header = next(self._rows(), None)
             if header is None or not any(cell.strip() for cell in header[1]):
                 raise FileProblem(f"{self.path}: the file is empty (no header row)")
+            self.header = header[1]
             self.convert, self.source_id_index = row_converter(
                 self.mapping, header[1], where=str(self.path)
             )
@@ -107,16 +113,19 @@ class CsvExport:
 
     @property
     def bytes_read(self) -> int:
+        if self._blocks is not None:
+            return int(self._blocks.offset)
         return self._binary.tell() if self._binary is not None and not self._binary.closed else 0
 
     def _rows(self) -> Iterator[tuple[int, list[str]]]:
         """The non-blank rows, each with the line it starts on; file-level problems raise."""
         reader = self._reader
+        offset = self._line_offset
         start = reader.line_num + 1
         try:
             for row in reader:
                 if row:
-                    yield start, row
+                    yield start + offset, row
                 start = reader.line_num + 1
         except UnicodeDecodeError:
             line, offset, bad = decode_error_locate(self.path, self.mapping.encoding)
@@ -128,8 +137,50 @@ class CsvExport:
             ) from None
         except csv.Error as exc:
             raise FileProblem(
-                f"{self.path}, line {reader.line_num}: the file is not valid CSV ({exc})"
+                f"{self.path}, line {reader.line_num + offset}: the file is not valid CSV ({exc})"
             ) from None
+
+    def frames(self, size: int) -> Iterator[tuple[pl.DataFrame, list[RowError]]]:
+        """The rows as record frames (``frames.RECORD_SCHEMA``) with the bad ones as errors:
+        read in blocks while the file is plain CSV, then by the exact reader (see
+        ``blocks``); ``size`` rows at a time for the exact reader."""
+        from .blocks import BlockReader, block_reading_possible
+        from .frames import block_converter, block_converting_possible, records_frame
+
+        mapping = self.mapping
+        if block_reading_possible(mapping.encoding, mapping.delimiter) and (
+            block_converting_possible(mapping)
+        ):
+            convert, used = block_converter(mapping, self.header, where=str(self.path))
+            with self.path.open("rb") as binary:
+                self._blocks = blocks = BlockReader(
+                    binary,
+                    encoding=mapping.encoding,
+                    delimiter=mapping.delimiter,
+                    width=len(self.header),
+                    columns=used,
+                )
+                for block in blocks:
+                    yield convert(block)
+            self._blocks = None
+            if blocks.plain:
+                return
+            self._exact_from(blocks.offset, blocks.line)
+        for records, errors in self.chunks(size):
+            yield records_frame(records), errors
+
+    def _exact_from(self, offset: int, line: int) -> None:
+        """Go on with the exact reader from a row that starts at byte ``offset``, ``line``."""
+        assert self._binary is not None
+        if self._text is not None:
+            self._text.detach()
+        self._binary.seek(offset)
+        encoding = _reading_encoding(self.mapping.encoding)
+        self._text = io.TextIOWrapper(
+            self._binary, encoding="utf-8" if encoding == "utf-8-sig" else encoding, newline=""
+        )
+        self._reader = csv.reader(self._text, delimiter=self.mapping.delimiter)
+        self._line_offset = line - 1
 
     def chunks(self, size: int) -> Iterator[tuple[list[Record], list[RowError]]]:
         """Rows in chunks of ``size``: the good ones as records, the bad ones as errors."""
@@ -191,21 +242,59 @@ def _header_index(mapping: Mapping, header: list[str], where: str) -> dict[str, 
     return found
 
 
+def status_translate(mapping: Mapping, raw: str) -> str | None:
+    """A source's status as civicdesk's (None: the mapping does not say)."""
+    key = value_key(raw)
+    status = mapping.statuses.get(key)
+    if status is None:
+        status = key if key in _STATUSES else mapping.default_status
+    return status or None
+
+
+def channel_translate(mapping: Mapping, raw: str) -> str:
+    key = value_key(raw)
+    return mapping.channels.get(key) or (key if key in _CHANNELS else mapping.default_channel)
+
+
+def district_translate(mapping: Mapping, raw: str) -> str:
+    district = raw.strip()
+    return mapping.districts.get(value_key(district), district) if district else ""
+
+
+def columns_mapped(
+    mapping: Mapping, header: list[str], *, where: str
+) -> Callable[[str], list[int]]:
+    """Each field's column positions in the file (``FileProblem`` when the mapping names
+    a column the file lacks, or maps lat without long)."""
+    index = _header_index(mapping, header, where)
+    columns = mapping.columns
+    if ("lat" in columns) != ("long" in columns):
+        raise FileProblem(
+            f"{mapping.where(('columns',), 'lat' if 'lat' in columns else 'long')}: "
+            "[columns] lat and long go together: map both or neither"
+        )
+    return lambda field: [index[name] for name in columns.get(field, ())]
+
+
+def field_name(mapping: Mapping, field: str) -> str:
+    """How messages name a field: the file's column, else what the field is."""
+    return mapping.columns[field][0] if field in mapping.columns else FIELDS[field]
+
+
 def row_converter(
     mapping: Mapping, header: list[str], *, where: str
 ) -> tuple[Callable[[int, list[str]], Record], int]:
     """A fast function from one CSV row to a ``Record`` (``RowProblem`` when it is bad),
     and the position of the source id column."""
-    index = _header_index(mapping, header, where)
-    columns = mapping.columns
+    positions_of = columns_mapped(mapping, header, where=where)
     width = len(header)
 
     def at(field: str) -> int | None:
-        names = columns.get(field)
-        return index[names[0]] if names else None
+        positions = positions_of(field)
+        return positions[0] if positions else None
 
     def joined(field: str) -> Callable[[list[str]], str]:
-        positions = [index[name] for name in columns.get(field, ())]
+        positions = positions_of(field)
         if not positions:
             return lambda row: ""
         if len(positions) == 1:
@@ -214,7 +303,7 @@ def row_converter(
         return lambda row: JOIN_WITH.join(v for v in (row[p].strip() for p in positions) if v)
 
     def name(field: str) -> str:
-        return columns[field][0] if field in columns else FIELDS[field]
+        return field_name(mapping, field)
 
     parse_date = date_parser(mapping.date_format, mapping.timezone)
     date_help = describe_format(mapping.date_format)
@@ -230,19 +319,14 @@ def row_converter(
     )
     i_status, i_channel, i_district = at("status"), at("channel"), at("district")
     i_lat, i_long = at("lat"), at("long")
-    if (i_lat is None) != (i_long is None):
-        raise FileProblem(
-            f"{mapping.where(('columns',), 'lat' if i_lat is not None else 'long')}: "
-            "[columns] lat and long go together: map both or neither"
-        )
     description, address, status_notes = (
         joined("description"),
         joined("address"),
         joined("status_notes"),
     )
     zipcode = joined("zipcode")
-    statuses, channels, districts = mapping.statuses, mapping.channels, mapping.districts
-    default_status, default_channel = mapping.default_status, mapping.default_channel
+    default_channel = mapping.default_channel
+    default_status = mapping.default_status
     status_table = mapping.where(("statuses",))
     # Source values repeat: translate each distinct one once.
     status_seen: dict[str, str] = {}
@@ -282,17 +366,12 @@ def row_converter(
             raw_status = row[i_status]
             status = status_seen.get(raw_status)
             if status is None:
-                status = statuses.get(value_key(raw_status))
+                status = status_translate(mapping, raw_status)
                 if status is None:
-                    if value_key(raw_status) in _STATUSES:
-                        status = value_key(raw_status)
-                    elif default_status:
-                        status = default_status
-                    else:
-                        raise RowProblem(
-                            f"{name('status')} {raw_status.strip()!r} is not in the mapping's "
-                            f"[statuses] ({status_table}); add it there, or a [defaults] status"
-                        )
+                    raise RowProblem(
+                        f"{name('status')} {raw_status.strip()!r} is not in the mapping's "
+                        f"[statuses] ({status_table}); add it there, or a [defaults] status"
+                    )
                 status_seen[raw_status] = status
         elif closed is not None:
             status = Status.CLOSED
@@ -344,13 +423,10 @@ def row_converter(
             raw_channel = row[i_channel]
             channel = channel_seen.get(raw_channel, "")
             if not channel:
-                key = value_key(raw_channel)
-                channel = channels.get(key) or (key if key in _CHANNELS else default_channel)
-                channel_seen[raw_channel] = channel
+                channel = channel_seen[raw_channel] = channel_translate(mapping, raw_channel)
         district = ""
         if i_district is not None:
-            district = row[i_district].strip()
-            district = districts.get(value_key(district), district) if district else ""
+            district = district_translate(mapping, row[i_district])
 
         return Record(
             line=line,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -46,7 +47,7 @@ BULK_FACTOR = 4  # rows written: refresh the planner's statistics after a big lo
 
 # rows read so far, and the share of the source done (0..1)
 Progress = Callable[[int, float], None]
-Chunks = Iterable[tuple[list[Record], list[RowError], float]]
+Chunks = Iterable[tuple[list[Record] | pl.DataFrame, list[RowError], float]]
 
 
 @dataclass
@@ -144,7 +145,10 @@ def records_import(
             decided = False
             for records, errors, done in chunks:
                 loader.reject(errors)
-                loader.load(records)
+                if isinstance(records, pl.DataFrame):
+                    loader.load_frame(records)
+                else:
+                    loader.load(records)
                 if not decided and done > 0 and loader.counts.read:
                     decided = True
                     expected = loader.counts.read / done
@@ -154,6 +158,7 @@ def records_import(
                             deferred.drop([ServiceRequest, RequestEvent])
                 if progress is not None:
                     progress(loader.counts.read, done)
+            loader.finish()
             deferred.restore()
             if progress is not None:
                 progress(loader.counts.read, 1.0)
@@ -216,9 +221,9 @@ def file_import(
         raise
     with export:
 
-        def chunks() -> Iterator[tuple[list[Record], list[RowError], float]]:
-            for records, errors in export.chunks(CHUNK):
-                yield records, errors, export.bytes_read / max(export.total_bytes, 1)
+        def chunks() -> Iterator[tuple[pl.DataFrame, list[RowError], float]]:
+            for frame, errors in export.frames(CHUNK):
+                yield frame, errors, export.bytes_read / max(export.total_bytes, 1)
 
         return records_import(
             mapping=mapping,

@@ -1,0 +1,281 @@
+"""Records a block at a time: a block's text fields turned into record columns by polars
+expressions, the same rules as ``reader.row_converter`` applies to one row.
+
+The expressions only take a row they are sure of. A row any rule doubts (an empty or
+unparsable date, a time that does not exist in the local zone, a status the mapping does
+not name, a location that is not a pair of numbers, a closed request without its closing
+time...) is "suspect" and goes through ``row_converter`` itself, which either makes its
+record or names what is wrong: so there is one wording of every message, and a date is
+only taken here when writing it back in the mapping's format gives the text read.
+
+A record frame (``RECORD_SCHEMA``) holds the fields of ``records.Record``, times as
+microseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
+
+from .blocks import Block
+from .mapping import JOIN_WITH, Mapping
+from .reader import (
+    channel_translate,
+    columns_mapped,
+    district_translate,
+    row_converter,
+    status_translate,
+)
+from .records import Record, RowError, RowProblem
+
+TIMES = ("requested", "closed", "updated", "due")
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "line": pl.Int64(),
+    "source_id": pl.String(),
+    "requested": pl.Int64(),
+    "service": pl.String(),
+    "service_group": pl.String(),
+    "department": pl.String(),
+    "department_name": pl.String(),
+    "status": pl.String(),
+    "status_notes": pl.String(),
+    "description": pl.String(),
+    "address": pl.String(),
+    "zipcode": pl.String(),
+    "lat": pl.Float64(),
+    "long": pl.Float64(),
+    "channel": pl.String(),
+    "district": pl.String(),
+    "closed": pl.Int64(),
+    "updated": pl.Int64(),
+    "due": pl.Int64(),
+}
+MICRO = 1_000_000
+
+# The strftime directives whose text chrono (polars) writes back exactly as Python reads it.
+_VECTOR_DIRECTIVES = frozenset("YmdHIMSp%")
+_ISO_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%:z",
+)
+
+
+def _vector_formats(fmt: str) -> tuple[str, ...]:
+    """The chrono formats to try for the mapping's format; () when none fits it exactly."""
+    if fmt == "iso":
+        return _ISO_FORMATS
+    if set(re.findall(r"%(.)", fmt)) <= _VECTOR_DIRECTIVES:
+        return (fmt,)
+    return ()
+
+
+def block_converting_possible(mapping: Mapping) -> bool:
+    return bool(_vector_formats(mapping.date_format))
+
+
+def records_frame(records: list[Record]) -> pl.DataFrame:
+    """Records (as the exact reader or another server gives them) as a record frame."""
+    data: dict[str, list[object]] = {name: [] for name in RECORD_SCHEMA}
+    for r in records:
+        for name in RECORD_SCHEMA:
+            value = getattr(r, name)
+            if name in TIMES and value is not None:
+                value = round(value * MICRO)
+            data[name].append(value)
+    return pl.DataFrame(data, schema=RECORD_SCHEMA)
+
+
+def frame_records(frame: pl.DataFrame) -> list[Record]:
+    """A record frame back as records (for the row-by-row loader)."""
+    names = list(RECORD_SCHEMA)
+    times = [names.index(t) for t in TIMES]
+    out = []
+    for row in frame.select(names).iter_rows():
+        values = list(row)
+        for i in times:
+            if values[i] is not None:
+                values[i] = values[i] / MICRO
+        out.append(Record(*values))
+    return out
+
+
+def block_converter(
+    mapping: Mapping, header: list[str], *, where: str
+) -> tuple[Callable[[Block], tuple[pl.DataFrame, list[RowError]]], list[int]]:
+    """A function from a block to its record frame and its bad rows, and the columns of the
+    file it reads."""
+    positions_of = columns_mapped(mapping, header, where=where)
+    width = len(header)
+    convert, id_index = row_converter(mapping, header, where=where)
+    formats = _vector_formats(mapping.date_format)
+    tz = mapping.timezone.key
+    used = sorted({p for field in RECORD_SCHEMA for p in positions_of(_field_of(field))})
+
+    def text(field: str) -> pl.Expr:
+        positions = positions_of(field)
+        if not positions:
+            return pl.lit("")
+        if len(positions) == 1:
+            return pl.col(f"c{positions[0]}").str.strip_chars()
+        parts = [pl.col(f"c{p}").str.strip_chars() for p in positions]
+        return pl.concat_str(
+            [pl.when(part != "").then(part) for part in parts],
+            separator=JOIN_WITH,
+            ignore_nulls=True,
+        ).fill_null("")
+
+    def date(field: str) -> tuple[pl.Expr, pl.Expr]:
+        """The time in microseconds (null when empty or doubted) and whether it is doubted."""
+        if not positions_of(field):
+            return pl.lit(None, dtype=pl.Int64), pl.lit(False)
+        value = text(field)
+        parsed = []
+        for chrono in formats:
+            aware = "%:z" in chrono
+            moment = value.str.strptime(
+                pl.Datetime("us", "UTC" if aware else None), chrono, strict=False
+            )
+            exact = moment.dt.strftime(chrono) == value
+            if not aware:
+                moment = moment.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+            parsed.append(pl.when(exact).then(moment.dt.epoch("us")))
+        micros = pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
+        return micros, (value != "") & micros.is_null()
+
+    requested, requested_doubt = date("requested_at")
+    closed, closed_doubt = date("closed_at")
+    updated, updated_doubt = date("updated_at")
+    due, due_doubt = date("due_at")
+    lat_text, long_text = text("lat"), text("long")
+    located = (lat_text != "") | (long_text != "")
+    lat = lat_text.cast(pl.Float64, strict=False)
+    long = long_text.cast(pl.Float64, strict=False)
+    no_place = (lat == 0) & (long == 0)
+    bad_place = located & (
+        lat.is_null()
+        | long.is_null()
+        | (
+            ~no_place
+            & ~(lat.is_finite() & long.is_finite() & (lat.abs() <= 90) & (long.abs() <= 180))
+        )
+    )
+    first = text("source_id")
+    service = text("service")
+    base = [
+        first.alias("source_id"),
+        requested.alias("requested"),
+        service.alias("service"),
+        text("service_group").alias("service_group"),
+        text("department").alias("department"),
+        text("department_name").alias("department_name"),
+        text("status_notes").alias("status_notes"),
+        text("description").alias("description"),
+        text("address").alias("address"),
+        text("zipcode").alias("zipcode"),
+        pl.when(located & ~no_place).then(lat).alias("lat"),
+        pl.when(located & ~no_place).then(long).alias("long"),
+        closed.alias("closed_read"),
+        updated.alias("updated"),
+        due.alias("due"),
+        (
+            (first == "")
+            | (requested_doubt | requested.is_null())
+            | (service == "")
+            | closed_doubt
+            | updated_doubt
+            | due_doubt
+            | bad_place
+        ).alias("doubt"),
+    ]
+    status_column = positions_of("status")
+    channel_column = positions_of("channel")
+    district_column = positions_of("district")
+    closed_statuses = sorted(CLOSED_STATUSES)
+
+    def table(column: str, values: pl.Series, translate: Callable[[str], str | None]) -> pl.Expr:
+        distinct = values.unique().to_list()
+        return pl.col(column).replace_strict(
+            {v: translate(v) for v in distinct}, default=None, return_dtype=pl.String
+        )
+
+    def convert_block(block: Block) -> tuple[pl.DataFrame, list[RowError]]:
+        fields = block.fields
+        extra = []
+        if status_column:
+            c = f"c{status_column[0]}"
+            extra.append(
+                table(c, fields[c], lambda v: status_translate(mapping, v)).alias("status")
+            )
+        if channel_column:
+            c = f"c{channel_column[0]}"
+            extra.append(
+                table(c, fields[c], lambda v: channel_translate(mapping, v)).alias("channel")
+            )
+        else:
+            extra.append(pl.lit(mapping.default_channel).alias("channel"))
+        if district_column:
+            c = f"c{district_column[0]}"
+            extra.append(
+                table(c, fields[c], lambda v: district_translate(mapping, v)).alias("district")
+            )
+        else:
+            extra.append(pl.lit("").alias("district"))
+        frame = fields.select(*base, *extra).with_columns(
+            pl.Series("line", block.lines, dtype=pl.Int64)
+        )
+        if not status_column:
+            frame = frame.with_columns(
+                pl.when(pl.col("closed_read").is_not_null())
+                .then(pl.lit(Status.CLOSED.value))
+                .otherwise(pl.lit(mapping.default_status or Status.NEW.value))
+                .alias("status")
+            )
+        is_closed = pl.col("status").is_in(closed_statuses)
+        closing = pl.coalesce("closed_read", "updated")
+        frame = frame.with_columns(
+            pl.when(is_closed).then(closing).alias("closed"),
+            (
+                pl.col("doubt")
+                | pl.col("status").is_null()
+                | (is_closed & (closing.is_null() | (closing < pl.col("requested"))))
+            ).alias("doubt"),
+        )
+        doubted = np.flatnonzero(frame["doubt"].to_numpy())
+        errors: list[RowError] = []
+        rescued: list[Record] = []
+        if len(doubted):
+            # The row as the exact reader would see it (the columns not read are blank:
+            # no rule looks at them).
+            for k in doubted.tolist():
+                row = [""] * width
+                for p, value in zip(used, fields.row(k), strict=True):
+                    row[p] = value
+                line = int(block.lines[k])
+                try:
+                    rescued.append(convert(line, row))
+                except RowProblem as exc:
+                    errors.append(RowError(line, row[id_index].strip(), str(exc)))
+            frame = frame.filter(~pl.col("doubt"))
+        frame = frame.select(list(RECORD_SCHEMA))
+        if rescued:
+            frame = pl.concat([frame, records_frame(rescued)]).sort("line")
+        return frame, errors
+
+    return convert_block, used
+
+
+def _field_of(record_field: str) -> str:
+    """The mapping field that feeds a record field."""
+    return {
+        "requested": "requested_at",
+        "closed": "closed_at",
+        "updated": "updated_at",
+        "due": "due_at",
+    }.get(record_field, record_field)
