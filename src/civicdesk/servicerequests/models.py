@@ -60,10 +60,25 @@ class PublicIdSequence(models.Model):
         return f"{self.prefix}: {self.value}"
 
 
+def references_set(*fields: str) -> list[models.Index]:
+    """Indexes of nullable foreign keys over the rows where they are set: ``x = value``
+    (and Django's ``x IN (...)`` when a referenced row is deleted) implies ``x IS NOT
+    NULL``, so both engines use them."""
+    return [
+        models.Index(
+            fields=[field],
+            condition=models.Q(**{f"{field}__isnull": False}),
+            name=f"request_{field}_set",
+        )
+        for field in fields
+    ]
+
+
 class ServiceRequest(models.Model):
     public_id = models.CharField(max_length=32, unique=True)
+    # Indexed by (service, requested_at, status) below.
     service = models.ForeignKey(
-        "catalog.Service", on_delete=models.PROTECT, related_name="requests"
+        "catalog.Service", on_delete=models.PROTECT, related_name="requests", db_index=False
     )
     description = models.TextField(blank=True)
     attributes = models.JSONField(default=dict, blank=True)
@@ -73,11 +88,22 @@ class ServiceRequest(models.Model):
     address = models.CharField(max_length=255, blank=True)
     address_id = models.CharField(max_length=64, blank=True)
     zipcode = models.CharField(max_length=16, blank=True)
+    # The nullable references are indexed only where set (see Meta: ``references_set``).
     district = models.ForeignKey(
-        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "geo.Zone",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     ward = models.ForeignKey(
-        "geo.Zone", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "geo.Zone",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
@@ -85,9 +111,17 @@ class ServiceRequest(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     status_notes = models.TextField(blank=True, help_text="The latest public note.")
 
-    department = models.ForeignKey("catalog.Department", on_delete=models.PROTECT, related_name="+")
+    # Indexed by (department, status) below.
+    department = models.ForeignKey(
+        "catalog.Department", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     team = models.ForeignKey(
-        "catalog.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "catalog.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -95,13 +129,24 @@ class ServiceRequest(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_requests",
+        db_index=False,
     )
     referred_to = models.CharField(max_length=200, blank=True)
     reporter = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported"
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reported",
+        db_index=False,
     )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        db_index=False,
     )
 
     requested_at = models.DateTimeField()
@@ -146,6 +191,10 @@ class ServiceRequest(models.Model):
                 condition=models.Q(status__in=sorted(OPEN_STATUSES)),
                 name="request_open_figures",
             ),
+            # Most requests have no team, assignee, reporter or parent (all imported history,
+            # every phone call without contact details): an index of the rows that have one
+            # serves every lookup by it at a fraction of the size and of the cost to build.
+            *references_set("district", "ward", "team", "assignee", "reporter", "parent"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -194,7 +243,10 @@ class EventKind(models.TextChoices):
 class RequestEvent(models.Model):
     """One entry on a request's timeline: what happened, who did it, when."""
 
-    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (request, created_at) below.
+    request = models.ForeignKey(
+        ServiceRequest, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=EventKind.choices)
     public = models.BooleanField(default=False, help_text="Shown on the public timeline.")
     from_status = models.CharField(max_length=16, blank=True)
@@ -202,7 +254,12 @@ class RequestEvent(models.Model):
     note = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     actor_label = models.CharField(
         max_length=64, blank=True, help_text="Who acted when not a staff user: resident, system."
@@ -211,7 +268,12 @@ class RequestEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["request", "created_at"])]
+        indexes = [
+            models.Index(fields=["request", "created_at"]),
+            models.Index(
+                fields=["actor"], condition=models.Q(actor__isnull=False), name="event_actor_set"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"

@@ -136,7 +136,7 @@ class BlockReader:
         delimiter: str,
         width: int,
         columns: list[int],
-        block_bytes: int = BLOCK_BYTES,
+        block_bytes: int | None = None,
     ) -> None:
         self.binary = binary
         # A byte-order mark can only start the header, which is skipped here.
@@ -146,7 +146,7 @@ class BlockReader:
         self.separator = delimiter
         self.width = width
         self.columns = sorted(set(columns))
-        self.block_bytes = block_bytes
+        self.block_bytes = block_bytes or BLOCK_BYTES
         self.offset = 0
         self.line = 1
         self.plain = True

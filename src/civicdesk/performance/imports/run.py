@@ -10,7 +10,9 @@ rollups are brought up to date.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -200,6 +202,48 @@ def records_import(
     return report
 
 
+def read_ahead(chunks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """The same chunks, read by a thread of their own up to ``depth`` ahead: polars and
+    numpy let go of the GIL while they read and convert a block, so the next block is
+    ready while this one is written (the reading thread never touches the database).
+    An error while reading comes out where that chunk would have."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(("chunk", chunk), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
 def file_import(
     *,
     path: str | Path,
@@ -228,7 +272,7 @@ def file_import(
         return records_import(
             mapping=mapping,
             location=str(path),
-            chunks=chunks(),
+            chunks=read_ahead(chunks()),
             strict=strict,
             dry_run=dry_run,
             progress=progress,

@@ -1,0 +1,189 @@
+"""The fast reader (blocks of plain CSV, converted by columns, written a block at a time)
+against the exact one (Python's csv module, one row at a time, the row-by-row loader): the
+same files must give the same requests, timelines and messages, line for line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from civicdesk.performance.imports import blocks
+from civicdesk.performance.imports.blocks import block_shape
+from civicdesk.performance.imports.frames import frame_records
+from civicdesk.performance.imports.loader import Loader
+from civicdesk.performance.imports.mapping import mapping_load, preset_load
+from civicdesk.performance.imports.run import file_import
+from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
+from tests.conftest import OUTSIDE
+
+pytestmark = pytest.mark.usefixtures("city")
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "311"
+DATA = Path(__file__).resolve().parent / "data" / "imports"
+HEADER = "Case ID,Opened,Closed,Type,Dept,State,Notes,Lat,Lon,Where,Via\n"
+
+
+def _snapshot(source: str) -> dict[str, Any]:
+    requests = {
+        r["public_id"]: r
+        for r in ServiceRequest.objects.filter(source=source).values(
+            "public_id", "service__service_code", "department__code", "status", "status_notes",
+            "description", "address", "zipcode", "lat", "long", "district__code", "ward__code",
+            "channel", "requested_at", "updated_at", "due_at", "closed_at", "source_id",
+        )
+    }  # fmt: skip
+    events = sorted(
+        RequestEvent.objects.filter(request__source=source).values_list(
+            "request__public_id", "kind", "from_status", "to_status", "note", "data",
+            "actor_label", "created_at",
+        )
+    )  # fmt: skip
+    return {"requests": requests, "events": events}
+
+
+def _import(path: Path, mapping: Any, *, exact: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import in a transaction that is rolled back: (report, what it wrote)."""
+    with monkeypatch.context() as patch:
+        if exact:
+            patch.setattr(blocks, "block_reading_possible", lambda *a: False)
+            patch.setattr(Loader, "load_frame", lambda self, f: self.load(frame_records(f)))
+        with transaction.atomic():
+            report = file_import(path=path, mapping=mapping)
+            written = _snapshot(mapping.source)
+            transaction.set_rollback(True)
+    return report, written
+
+
+def _same_both_ways(path: Path, mapping: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    fast, fast_written = _import(path, mapping, exact=False, monkeypatch=monkeypatch)
+    exact, exact_written = _import(path, mapping, exact=True, monkeypatch=monkeypatch)
+    assert (fast.read, fast.created, fast.rejected) == (exact.read, exact.created, exact.rejected)
+    assert fast.errors == exact.errors
+    assert fast_written["requests"] == exact_written["requests"]
+    assert fast_written["events"] == exact_written["events"]
+    return fast, fast_written
+
+
+@pytest.fixture
+def no_boundaries(city: None) -> None:
+    from civicdesk.geo.models import BoundaryLayer
+
+    BoundaryLayer.objects.all().delete()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_boundaries")
+@pytest.mark.parametrize(
+    ("sample", "preset", "created"),
+    [
+        ("nyc_sample.csv", "nyc", 5895),
+        ("sf_2008_2018_sample.csv", "sf", None),
+        ("la_2017_sample.csv", "la", None),
+    ],
+)
+def test_the_real_exports_read_the_same_both_ways(
+    sample: str, preset: str, created: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, written = _same_both_ways(SAMPLES / sample, preset_load(preset), monkeypatch)
+    assert report.created == len(written["requests"]) > 1000
+    if created is not None:
+        assert report.created == created
+
+
+def test_awkward_rows_read_the_same_both_ways_across_small_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        "A-1,2025-03-01 08:15,,Pot hole,Public Works,Open,,40.01346,-89.06441,1 Main St,Phone",
+        # a note over two lines, quotes doubled inside a quoted field
+        'A-2,2025-03-02 09:30,2025-03-04 16:00,Graffiti,Public Works,Done,"Painted ""twice"",\n'
+        'both sides",40.01156,-88.94227,2 Oak Ave,Web',
+        # 02:30 on the spring-forward night does not exist in Chicago
+        "A-3,2025-03-09 02:30,,Pot hole,,Open,,,,3 Elm St,App",
+        "A-4,2025-03-03 10:00,,Pot hole,,Sleeping,,,,4 Elm St,App",  # no such status
+        "A-5,2025-02-30 10:00,,Pot hole,,Open,,,,5 Elm St,App",  # no such day
+        "A-6,2025-03-03 10:00,,Pot hole,,Done,,,,6 Elm St,App",  # closed, no closing time
+        "A-7,2025-03-03 10:00,,Pot hole,,Open,,91,10,7 Elm St,App",  # not a latitude
+        f"A-8,2025-03-03 10:00,,Pot hole,,Open,,{OUTSIDE[0]},{OUTSIDE[1]},8 Elm St,App",
+        "A-1,2025-03-03 10:00,,Pot hole,,Open,,,,again,App",  # a repeated id
+        "A-9,2025-3-3 7:05,,Pot hole,,Open,,,,9 Elm St,App",  # unpadded: the row converter
+        "A-10,  2025-03-03 10:00 ,,  Pot hole ,, open ,,,,10 Elm St, phone ",
+        "A-11,2025-03-03 10:00,,,,Open,,,,no service,App",
+    ]
+    plain = tmp_path / "plain.csv"
+    plain.write_text(HEADER + "\n".join(rows * 1) + "\n", encoding="utf-8")
+    mapping = mapping_load(DATA / "oldcrm.toml")
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 128)
+    report, written = _same_both_ways(plain, mapping, monkeypatch)
+    reasons = {e.line: e.reason for e in report.errors}
+    assert len(written["requests"]) == 5  # A-1, A-2, A-3, A-9, A-10
+    assert "Sleeping" in reasons[6] and "30" in reasons[7] and "outside" in reasons[10]
+    assert "already appears on row 2" in reasons[11]
+    # After a blank line, a short row and a lone carriage return the exact reader goes on.
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(
+        (HEADER + "\n".join(rows[:3]) + "\n\n" + "A-20,2025-03-03 10:00,,Pot hole\n"
+         + "A-21,2025-03-03 10:00,,Pot hole,,Open,,,,21 Elm St,App\r"
+         + 'A-22,2025-03-03 10:00,,Pot hole,,Open,,,,a "quoted" word,App\n'
+         + "A-23,2025-03-03 10:00,,Pot hole,,Open,,,,23 Elm St,App").encode()
+    )  # fmt: skip
+    report, written = _same_both_ways(broken, mapping, monkeypatch)
+    assert any(e.reason == "has 4 fields where the header has 11" for e in report.errors)
+    assert {"OLD-A-21", "OLD-A-22", "OLD-A-23"} <= set(written["requests"])
+
+
+def test_a_file_in_another_encoding_reads_the_same_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping_text = (
+        (DATA / "oldcrm.toml")
+        .read_text()
+        .replace(
+            'timezone = "America/Chicago"', 'timezone = "America/Chicago"\nencoding = "cp1252"'
+        )
+    )
+    mapping_file = tmp_path / "cp1252.toml"
+    mapping_file.write_text(mapping_text)
+    export = tmp_path / "cp1252.csv"
+    export.write_bytes(
+        (HEADER + "B-1,2025-03-01 08:15,,Pot hole,,Open,Café “quoted”,,,1 Peña St,Phone\n").encode(
+            "cp1252"
+        )
+    )
+    _report, written = _same_both_ways(export, mapping_load(mapping_file), monkeypatch)
+    assert written["requests"]["OLD-B-1"]["address"] == "1 Peña St"
+    assert written["requests"]["OLD-B-1"]["status_notes"] == "Café “quoted”"
+
+
+def test_block_shape_finds_each_rows_line_and_refuses_what_is_not_plain() -> None:
+    data = b'a,b\n1,"x\ny"\n2,z\n3,w'
+    shape = block_shape(data, final=True, delimiter=ord(","), width=2)
+    assert shape is not None
+    assert list(shape.lines) == [0, 1, 3, 4]  # the quoted line end belongs to row 2
+    assert shape.cut == len(data)
+    partial = block_shape(b'a,b\n1,"x\ny', final=False, delimiter=ord(","), width=2)
+    assert partial is not None and partial.cut == 4 and len(partial.starts) == 1
+    for not_plain in (
+        b"a,b\n\n1,2\n",
+        b"a,b\n1\n",
+        b"a,b\n1,2,3\n",
+        b'a,b\n1,x"y\n',
+        b"a,b\r1,2\n",
+    ):
+        assert block_shape(not_plain, final=True, delimiter=ord(","), width=2) is None
+
+
+def test_reading_stops_at_the_first_block_that_is_not_plain(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"a,b\n1,2\n3,4\n5\n6,7\n")
+    with path.open("rb") as binary:
+        reader_ = blocks.BlockReader(
+            binary, encoding="utf-8", delimiter=",", width=2, columns=[0, 1], block_bytes=4
+        )
+        got = [(b.fields.rows(), list(b.lines)) for b in reader_]
+    assert got == [([("1", "2")], [2]), ([("3", "4")], [3])]  # a block of rows each
+    assert not reader_.plain
+    assert (reader_.line, reader_.offset) == (4, 12)  # "5" starts line 4, byte 12
