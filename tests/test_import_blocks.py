@@ -187,3 +187,19 @@ def test_reading_stops_at_the_first_block_that_is_not_plain(tmp_path: Path) -> N
     assert got == [([("1", "2")], [2]), ([("3", "4")], [3])]  # a block of rows each
     assert not reader_.plain
     assert (reader_.line, reader_.offset) == (4, 12)  # "5" starts line 4, byte 12
+
+
+def test_a_first_block_that_is_not_plain_is_read_after_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = tmp_path / "short.csv"
+    export.write_text(
+        HEADER
+        + "Z-1,2025-13-01 08:15,,Pot hole,,Open,,,,1 Main St,Phone\n"
+        + "Z-2,2025-03-01 08:15,,Pot hole,,Open,,,,2 Main St\n"
+        + "Z-3,2025-03-01 08:15,,Pot hole,,Open,,,,3 Main St,Web\n"
+    )
+    report, written = _same_both_ways(export, mapping_load(DATA / "oldcrm.toml"), monkeypatch)
+    assert [(e.line, e.source_id) for e in report.errors] == [(2, "Z-1"), (3, "Z-2")]
+    assert report.errors[1].reason == "has 10 fields where the header has 11"
+    assert list(written["requests"]) == ["OLD-Z-3"]

@@ -165,7 +165,8 @@ class CsvExport:
             self._blocks = None
             if blocks.plain:
                 return
-            self._exact_from(blocks.offset, blocks.line)
+            if blocks.offset:  # else the exact reader is still just past the header
+                self._exact_from(blocks.offset, blocks.line)
         for records, errors in self.chunks(size):
             yield records_frame(records), errors
 
