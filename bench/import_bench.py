@@ -73,6 +73,7 @@ def main() -> None:
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"
     os.environ["CIVICDESK_VAR_DIR"] = str(workdir)
+    os.environ["DEBUG"] = "false"  # as in production: no query log
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "civicdesk.settings")
 
     data = workdir / "nyc_synthetic.csv"
