@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Index, Model, Q, UniqueConstraint
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -440,6 +440,17 @@ def _status_event(request_id: int, before: str, record: Record, at: Any) -> tupl
     )
 
 
+def _only_where_set(index: Index) -> bool:
+    """An index of the rows where one reference is set (``x IS NOT NULL``)."""
+    condition = index.condition
+    return (
+        isinstance(condition, Q)
+        and len(condition.children) == 1
+        and not condition.negated
+        and condition.children[0] == (f"{index.fields[0]}__isnull", False)
+    )
+
+
 class DeferredIndexes:
     """For a large import into a (nearly) empty installation: drop the secondary indexes of
     the tables it fills and build them again at the end, in the same transaction.
@@ -460,8 +471,14 @@ class DeferredIndexes:
     def __init__(self) -> None:
         self.saved: list[str] = []
         self.references: list[str] = []
+        self.partial: list[tuple[type[Model], Index]] = []
+        self.unique: list[tuple[type[Model], UniqueConstraint]] = []
 
-    def drop(self, models: Sequence[type[Model]]) -> None:
+    def drop(self, models: Sequence[type[Model]], *, unique: bool = False) -> None:
+        """Drop the indexes (and on PostgreSQL the foreign keys) of ``models``' tables;
+        with ``unique``, their unique indexes too, for a loader that looks nothing up by
+        them (a first import: its ids are checked for repeats as they are read, and each
+        unique index is built again, checking every row, before the commit)."""
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Rows already written have their checks queued: run them first (a table
@@ -481,12 +498,19 @@ class DeferredIndexes:
                         self.references.append(
                             f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
                         )
+            if unique:
+                self._drop_unique(cursor, models)
             for model in models:
                 table = model._meta.db_table
                 if connection.vendor == "postgresql":
-                    # Partial indexes stay: PostgreSQL prints their condition in a form
-                    # that reads back as a differently written one (``IN`` lists), so
-                    # dropping and re-creating them would not give the same index back.
+                    # PostgreSQL prints a partial index's condition in a form that reads
+                    # back as a differently written one (``IN`` lists): the model's own
+                    # partial indexes are made again as their migration made them. Those
+                    # of the rows where a reference is set stay (an import sets few).
+                    for index in model._meta.indexes:
+                        if index.condition is not None and not _only_where_set(index):
+                            cursor.execute(f"DROP INDEX {connection.ops.quote_name(index.name)}")
+                            self.partial.append((model, index))
                     cursor.execute(
                         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
                         "AND indexdef NOT LIKE 'CREATE UNIQUE%%' "
@@ -506,8 +530,37 @@ class DeferredIndexes:
                     cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
                     self.saved.append(definition)
 
+    def _drop_unique(self, cursor: Any, models: Sequence[type[Model]]) -> None:
+        for model in models:
+            table = connection.ops.quote_name(model._meta.db_table)
+            for constraint in model._meta.constraints:
+                if isinstance(constraint, UniqueConstraint) and constraint.condition is not None:
+                    # A partial unique constraint is a unique index on both engines. SQLite
+                    # keeps its text as written; PostgreSQL's is made again by Django.
+                    if connection.vendor == "sqlite":
+                        cursor.execute(
+                            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s",
+                            [constraint.name],
+                        )
+                        self.saved.append(cursor.fetchone()[0])
+                    else:
+                        self.unique.append((model, constraint))
+                    cursor.execute(f"DROP INDEX {connection.ops.quote_name(constraint.name)}")
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = %s::regclass AND contype = 'u'",
+                    [model._meta.db_table],
+                )
+                for name, definition in cursor.fetchall():
+                    quoted = connection.ops.quote_name(name)
+                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
+                    self.references.insert(
+                        0, f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
+                    )
+
     def restore(self) -> None:
-        if not self.saved and not self.references:
+        if not self.saved and not self.references and not self.partial and not self.unique:
             return
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -516,12 +569,20 @@ class DeferredIndexes:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for definition in self.saved:
                 cursor.execute(definition)
+            if self.partial or self.unique:
+                with connection.schema_editor(atomic=False) as editor:
+                    for model, index in self.partial:
+                        editor.add_index(model, index)
+                    for model, constraint in self.unique:
+                        editor.add_constraint(model, constraint)
             for definition in self.references:
                 cursor.execute(definition)  # checks every row at once
             if connection.vendor == "postgresql":
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         self.saved = []
         self.references = []
+        self.partial = []
+        self.unique = []
 
 
 # --------------------------------------------------------------------------------------
@@ -576,8 +637,7 @@ class Loader:
         # A source with no requests yet: nothing to match, so its rows go in a block at a
         # time (``load_frame``) and their timeline is made once at the end (``finish``).
         self.fresh = not ServiceRequest.objects.filter(source=self.source).exists()
-        self._frame_first_id: int | None = None
-        self._frame_channels: set[str] = set()
+        self._written_up_to: int | None = None  # every request with a higher id is not ours yet
         # Received times of updated requests (before and after), for the rollups.
         self.changed_moments: set[dt.datetime] = set()
 
@@ -673,7 +733,8 @@ class Loader:
         requests = quote(ServiceRequest._meta.db_table)
         columns = ", ".join(quote(c) for c in EVENT_COLUMNS)
         json_type = "jsonb" if connection.vendor == "postgresql" else "text"
-        whens = " ".join(["WHEN %s THEN %s"] * len(channels))
+        # Each channel's data is cast once, not once a row.
+        whens = " ".join([f"WHEN %s THEN CAST(%s AS {json_type})"] * len(channels))
         data_params: list[Any] = []
         for channel in sorted(channels):
             data_params += [channel, self._created_data(channel)]
@@ -681,8 +742,8 @@ class Loader:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {events} ({columns}) "  # noqa: S608
-                f"SELECT r.id, %s, TRUE, '', %s, '', CAST(CASE r.channel {whens} END AS "
-                f"{json_type}), NULL, %s, r.requested_at FROM {requests} AS r {scope} "
+                f"SELECT r.id, %s, TRUE, '', %s, '', CASE r.channel {whens} END, "
+                f"NULL, %s, r.requested_at FROM {requests} AS r {scope} "
                 "ORDER BY r.id",
                 [
                     EventKind.CREATED,
@@ -968,10 +1029,17 @@ class Loader:
         counts.created += frame.height
         if not self.writing:
             return
-        if self._frame_first_id is None:
-            self._frame_first_id = next_id(ServiceRequest)
-        self._frame_channels.update(frame["channel"].unique().to_list())
+        if self._written_up_to is None:
+            self._written_up_to = next_id(ServiceRequest) - 1
         self._frame_insert(frame)
+        # The block's timeline while its rows are fresh in the cache. The ids come from
+        # the table: ours are this source's above the last block's (other requests may
+        # take ids between them on PostgreSQL; they have no source).
+        last = next_id(ServiceRequest) - 1
+        self._timeline_insert(
+            self._written_up_to + 1, last, set(frame["channel"].unique().to_list())
+        )
+        self._written_up_to = last
 
     def _refusal(self, row: dict[str, Any]) -> RowError:
         line, source_id = row["line"], row["source_id"]
@@ -1062,30 +1130,33 @@ class Loader:
                 return
             bound = list(values)
             names = ", ".join(connection.ops.quote_name(c) for c in [*bound, *constant])
-            marks = ", ".join(["%s"] * len(bound) + [_sql_literal(v) for v in constant.values()])
-            # Many rows a statement: a third of the time of one ``executemany`` step a row.
-            every = rows.rows()
-            whole = len(every) - len(every) % SQLITE_ROWS_A_STATEMENT
-            many = ", ".join([f"({marks})"] * SQLITE_ROWS_A_STATEMENT).replace("%s", "?")
-            statement = f"INSERT INTO {table} ({names}) VALUES {many}"  # noqa: S608
-            for start in range(0, whole, SQLITE_ROWS_A_STATEMENT):
+            # Many rows a statement (a third of the time of an ``executemany`` step a row),
+            # their values numbered column by column: each statement's values are slices
+            # of the block's columns, with no tuple made per row.
+            constants = [_sql_literal(v) for v in constant.values()]
+            columns_ = [rows[c].to_list() for c in bound]
+            size = SQLITE_ROWS_A_STATEMENT
+            statements: dict[int, str] = {}
+            for start in range(0, rows.height, size):
+                count = min(size, rows.height - start)
+                statement = statements.get(count)
+                if statement is None:
+                    groups = (
+                        "("
+                        + ", ".join(
+                            [*(f"?{c * count + r + 1}" for c in range(len(bound))), *constants]
+                        )
+                        + ")"
+                        for r in range(count)
+                    )
+                    statement = statements[count] = (
+                        f"INSERT INTO {table} ({names}) VALUES {', '.join(groups)}"  # noqa: S608
+                    )
                 # sqlite3's own execute: Django's would rewrite the placeholders of the
                 # long statement every time and, with DEBUG on, quote each value into its
                 # query log.
                 sqlite3.Cursor.execute(
                     cursor.cursor,
                     statement,
-                    list(chain.from_iterable(every[start : start + SQLITE_ROWS_A_STATEMENT])),
+                    list(chain.from_iterable(c[start : start + count] for c in columns_)),
                 )
-            if whole < len(every):
-                cursor.executemany(
-                    f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608
-                    every[whole:],
-                )
-
-    def finish(self) -> None:
-        """After the last block: the timeline of the requests ``load_frame`` inserted."""
-        if self._frame_first_id is None or not self.writing:
-            return
-        last = next_id(ServiceRequest) - 1
-        self._timeline_insert(self._frame_first_id, last, self._frame_channels)

@@ -157,10 +157,14 @@ def records_import(
                     if expected >= BULK_ROWS and not dry_run and not strict:
                         existing = ServiceRequest.objects.count()
                         if existing * BULK_FACTOR <= expected:
-                            deferred.drop([ServiceRequest, RequestEvent])
+                            deferred.drop(
+                                [ServiceRequest, RequestEvent],
+                                unique=loader.fresh
+                                and not loader.check_public_ids
+                                and isinstance(records, pl.DataFrame),
+                            )
                 if progress is not None:
                     progress(loader.counts.read, done)
-            loader.finish()
             deferred.restore()
             if progress is not None:
                 progress(loader.counts.read, 1.0)
