@@ -470,7 +470,7 @@ class DeferredIndexes:
 
     def __init__(self) -> None:
         self.saved: list[str] = []
-        self.references: list[str] = []
+        self.constraints: list[str] = []  # ADD CONSTRAINT statements, to run at the end
         self.partial: list[tuple[type[Model], Index]] = []
         self.unique: list[tuple[type[Model], UniqueConstraint]] = []
 
@@ -495,7 +495,7 @@ class DeferredIndexes:
                     for name, definition in cursor.fetchall():
                         quoted = connection.ops.quote_name(name)
                         cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
-                        self.references.append(
+                        self.constraints.append(
                             f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
                         )
             if unique:
@@ -555,12 +555,12 @@ class DeferredIndexes:
                 for name, definition in cursor.fetchall():
                     quoted = connection.ops.quote_name(name)
                     cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
-                    self.references.insert(
+                    self.constraints.insert(
                         0, f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
                     )
 
     def restore(self) -> None:
-        if not self.saved and not self.references and not self.partial and not self.unique:
+        if not self.saved and not self.constraints and not self.partial and not self.unique:
             return
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -575,12 +575,12 @@ class DeferredIndexes:
                         editor.add_index(model, index)
                     for model, constraint in self.unique:
                         editor.add_constraint(model, constraint)
-            for definition in self.references:
+            for definition in self.constraints:
                 cursor.execute(definition)  # checks every row at once
             if connection.vendor == "postgresql":
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         self.saved = []
-        self.references = []
+        self.constraints = []
         self.partial = []
         self.unique = []
 
