@@ -79,6 +79,7 @@ def main() -> None:
     data = workdir / "nyc_synthetic.csv"
     started = time.perf_counter()
     size = synthetic_file(Path(args.sample), args.rows, data)
+    os.sync()  # the file's own writing must not compete with the import's
     print(
         f"wrote {args.rows:,} rows ({size / 1e6:,.0f} MB) in {time.perf_counter() - started:.0f}s"
     )

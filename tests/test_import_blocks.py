@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from civicdesk.performance.imports import blocks
+from civicdesk.performance.imports import blocks, run
 from civicdesk.performance.imports.blocks import block_shape
 from civicdesk.performance.imports.frames import frame_records
 from civicdesk.performance.imports.loader import Loader
 from civicdesk.performance.imports.mapping import mapping_load, preset_load
+from civicdesk.performance.imports.records import FileProblem
 from civicdesk.performance.imports.run import file_import
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
 from tests.conftest import OUTSIDE
@@ -203,3 +204,38 @@ def test_a_first_block_that_is_not_plain_is_read_after_the_header(
     assert [(e.line, e.source_id) for e in report.errors] == [(2, "Z-1"), (3, "Z-2")]
     assert report.errors[1].reason == "has 10 fields where the header has 11"
     assert list(written["requests"]) == ["OLD-Z-3"]
+
+
+def test_a_reading_process_gives_the_same_rows_and_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping = mapping_load(DATA / "oldcrm.toml")
+    export = tmp_path / "export.csv"
+    export.write_text(
+        HEADER
+        + "P-1,2025-03-01 08:15,,Pot hole,,Open,,,,1 Main St,Phone\n"
+        + "P-2,2025-13-01 08:15,,Pot hole,,Open,,,,2 Main St,Web\n"
+        + 'P-3,2025-03-02 09:30,2025-03-04 16:00,Graffiti,,Done,"two\nlines",,,3 Oak,Web\n'
+    )
+
+    def imported() -> tuple[Any, Any]:
+        with transaction.atomic():
+            report = file_import(path=export, mapping=mapping)
+            written = _snapshot("oldcrm")
+            transaction.set_rollback(True)
+        return report, written
+
+    here = imported()
+    monkeypatch.setattr(run, "PROCESS_BYTES", 0)  # every file read by a child process
+    apart = imported()
+    assert apart[0].errors == here[0].errors and [e.line for e in here[0].errors] == [3]
+    assert apart[1] == here[1] and set(here[1]["requests"]) == {"OLD-P-1", "OLD-P-3"}
+    # A file-level problem found by the child is the same message, and nothing is written.
+    export.write_bytes(HEADER.encode() + b"P-9,2025-03-01 08:15,,Caf\xe9,,Open,,,,9 Main,Phone\n")
+    with pytest.raises(FileProblem) as apart_problem:
+        imported()
+    monkeypatch.setattr(run, "PROCESS_BYTES", 1 << 40)
+    with pytest.raises(FileProblem) as here_problem:
+        imported()
+    assert str(apart_problem.value) == str(here_problem.value)
+    assert "line 2 (byte" in str(here_problem.value)

@@ -10,9 +10,7 @@ rollups are brought up to date.
 from __future__ import annotations
 
 import datetime as dt
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,17 +33,20 @@ from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
 from .loader import DeferredIndexes, Loader
 from .mapping import ID_PREFIX_RE, SOURCE_NAME_RE, Mapping, MappingError
 from .open311_client import Open311Server, records_of, server_mapping
+from .process import chunks_read_apart
 from .reader import CsvExport
 from .records import Record, RowError
 
 CHUNK = 10_000
 ERRORS_KEPT = 200  # on the ImportRun; the command and --errors report all of them
 IMPORT_CACHE_KIB = 128 * 1024  # SQLite's page cache during an import
-ANALYZE_AFTER = 50_000
+ANALYZE_AFTER = 50_000  # rows written: refresh the planner's statistics after a big load
 # An import expected to bring at least this many rows, and that many times what the
 # requests table holds, builds the tables' indexes once at the end (``DeferredIndexes``).
 BULK_ROWS = 100_000
-BULK_FACTOR = 4  # rows written: refresh the planner's statistics after a big load
+BULK_FACTOR = 4
+# A file at least this large is read by a process of its own (starting one takes a second).
+PROCESS_BYTES = 64 << 20
 
 # rows read so far, and the share of the source done (0..1)
 Progress = Callable[[int, float], None]
@@ -208,48 +209,6 @@ def records_import(
     return report
 
 
-def read_ahead(chunks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """The same chunks, read by a thread of their own up to ``depth`` ahead: polars and
-    numpy let go of the GIL while they read and convert a block, so the next block is
-    ready while this one is written (the reading thread never touches the database).
-    An error while reading comes out where that chunk would have."""
-    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        ready.put(("chunk", chunk), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            ready.put(("error", exc))
-
-    worker = threading.Thread(target=produce, name="import-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = ready.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                ready.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
-
-
 def file_import(
     *,
     path: str | Path,
@@ -272,15 +231,16 @@ def file_import(
     with export:
 
         def chunks() -> Iterator[tuple[pl.DataFrame, list[RowError], float]]:
+            if export.total_bytes >= PROCESS_BYTES:
+                yield from chunks_read_apart(export.path, mapping.text, mapping.label, CHUNK)
+                return
             for frame, errors in export.frames(CHUNK):
                 yield frame, errors, export.bytes_read / max(export.total_bytes, 1)
 
         return records_import(
             mapping=mapping,
             location=str(path),
-            # On SQLite the database works in this process: a reading thread beside it
-            # costs it more than it saves (measured), so it reads in turn.
-            chunks=read_ahead(chunks()) if connection.vendor == "postgresql" else chunks(),
+            chunks=chunks(),
             strict=strict,
             dry_run=dry_run,
             progress=progress,
