@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -638,6 +639,8 @@ class Loader:
         # time (``load_frame``) and their timeline is made once at the end (``finish``).
         self.fresh = not ServiceRequest.objects.filter(source=self.source).exists()
         self._written_up_to: int | None = None  # every request with a higher id is not ours yet
+        self._beside: threading.Thread | None = None
+        self._beside_error: BaseException | None = None
         # Received times of updated requests (before and after), for the rollups.
         self.changed_moments: set[dt.datetime] = set()
 
@@ -723,11 +726,17 @@ class Loader:
             self.source,
         )
 
-    def _timeline_insert(self, first: int, last: int, channels: set[str]) -> None:
+    def _timeline_insert(
+        self, first: int, last: int, channels: set[str], *, beside: bool = False
+    ) -> None:
         """The timeline of the requests just inserted (ids ``first`` to ``last``), made by
         the database from their rows: ``created`` at the received time, and a
         ``status_change`` to the status they have (at the closed time, else the updated
-        time) for those not new."""
+        time) for those not new.
+
+        ``beside``: run the statements in a thread on this connection's own cursor and
+        return at once; the database works on them while this thread prepares the next
+        block, and ``settle`` waits for them before anything else uses the connection."""
         quote = connection.ops.quote_name
         events = quote(RequestEvent._meta.db_table)
         requests = quote(ServiceRequest._meta.db_table)
@@ -739,8 +748,8 @@ class Loader:
         for channel in sorted(channels):
             data_params += [channel, self._created_data(channel)]
         scope = "WHERE r.source = %s AND r.id BETWEEN %s AND %s"
-        with connection.cursor() as cursor:
-            cursor.execute(
+        statements = [
+            (
                 f"INSERT INTO {events} ({columns}) "  # noqa: S608
                 f"SELECT r.id, %s, TRUE, '', %s, '', CASE r.channel {whens} END, "
                 f"NULL, %s, r.requested_at FROM {requests} AS r {scope} "
@@ -754,8 +763,8 @@ class Loader:
                     first,
                     last,
                 ],
-            )
-            cursor.execute(
+            ),
+            (
                 f"INSERT INTO {events} ({columns}) "  # noqa: S608
                 f"SELECT r.id, %s, TRUE, %s, r.status, r.status_notes, CAST('{{}}' AS "
                 f"{json_type}), NULL, %s, COALESCE(r.closed_at, r.updated_at) "
@@ -769,7 +778,38 @@ class Loader:
                     last,
                     Status.NEW,
                 ],
-            )
+            ),
+        ]
+        self.settle()
+        cursor = connection.cursor()
+        if not beside:
+            with cursor:
+                for statement, params in statements:
+                    cursor.execute(statement, params)
+            return
+        # The driver's cursor: Django's wrapper belongs to this thread.
+        raw = cursor.cursor
+
+        def run() -> None:
+            try:
+                for statement, params in statements:
+                    raw.execute(statement, params)
+            except BaseException as exc:  # raised in this thread by settle()
+                self._beside_error = exc
+
+        self._beside = threading.Thread(target=run, name="import-timeline", daemon=True)
+        self._beside.start()
+
+    def settle(self, *, quietly: bool = False) -> None:
+        """Wait for the statements running beside (``_timeline_insert``); raise what they
+        raised (``quietly``: while another error is already on its way out)."""
+        if self._beside is None:
+            return
+        self._beside.join()
+        self._beside = None
+        error, self._beside_error = self._beside_error, None
+        if error is not None and not quietly:
+            raise error
 
     def _moment_note(self, epoch: float) -> None:
         # To the quarter hour: every time zone's midnight falls on one, so the day is kept.
@@ -808,6 +848,7 @@ class Loader:
         return outside, districts, wards
 
     def load(self, records: list[Record]) -> None:
+        self.settle()
         if not records:
             return
         counts = self.counts
@@ -942,6 +983,7 @@ class Loader:
         ``load``, by columns. A source that already has requests, or whose public ids
         another source may hold, is matched row by row instead."""
         if not self.fresh or self.check_public_ids:
+            self.settle()
             self.load(frame_records(frame))
             return
         if not frame.height:
@@ -970,6 +1012,9 @@ class Loader:
         frame = frame.filter(~refused)
         if not frame.height:
             return
+        # Until here nothing used the database: the last block's timeline may still be
+        # being written beside.
+        self.settle()
         catalogue = self.catalogue
         departments = {
             key: catalogue.department(key, name)
@@ -1037,7 +1082,7 @@ class Loader:
         # take ids between them on PostgreSQL; they have no source).
         last = next_id(ServiceRequest) - 1
         self._timeline_insert(
-            self._written_up_to + 1, last, set(frame["channel"].unique().to_list())
+            self._written_up_to + 1, last, set(frame["channel"].unique().to_list()), beside=True
         )
         self._written_up_to = last
 
