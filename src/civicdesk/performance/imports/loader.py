@@ -487,18 +487,7 @@ class DeferredIndexes:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 for model in models:
-                    table = connection.ops.quote_name(model._meta.db_table)
-                    cursor.execute(
-                        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                        "WHERE conrelid = %s::regclass AND contype = 'f'",
-                        [model._meta.db_table],
-                    )
-                    for name, definition in cursor.fetchall():
-                        quoted = connection.ops.quote_name(name)
-                        cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
-                        self.constraints.append(
-                            f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
-                        )
+                    self._drop_constraints(cursor, model, "f")
             if unique:
                 self._drop_unique(cursor, models)
             for model in models:
@@ -533,7 +522,6 @@ class DeferredIndexes:
 
     def _drop_unique(self, cursor: Any, models: Sequence[type[Model]]) -> None:
         for model in models:
-            table = connection.ops.quote_name(model._meta.db_table)
             for constraint in model._meta.constraints:
                 if isinstance(constraint, UniqueConstraint) and constraint.condition is not None:
                     # A partial unique constraint is a unique index on both engines. SQLite
@@ -548,17 +536,26 @@ class DeferredIndexes:
                         self.unique.append((model, constraint))
                     cursor.execute(f"DROP INDEX {connection.ops.quote_name(constraint.name)}")
             if connection.vendor == "postgresql":
-                cursor.execute(
-                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                    "WHERE conrelid = %s::regclass AND contype = 'u'",
-                    [model._meta.db_table],
-                )
-                for name, definition in cursor.fetchall():
-                    quoted = connection.ops.quote_name(name)
-                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
-                    self.constraints.insert(
-                        0, f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
-                    )
+                self._drop_constraints(cursor, model, "u")
+
+    def _drop_constraints(self, cursor: Any, model: type[Model], kind: str) -> None:
+        """PostgreSQL: drop a table's foreign keys (``kind`` "f") or unique constraints
+        ("u"), keeping the statements that add them back (unique ones first: foreign keys
+        may need them)."""
+        table = connection.ops.quote_name(model._meta.db_table)
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = %s",
+            [model._meta.db_table, kind],
+        )
+        for name, definition in cursor.fetchall():
+            quoted = connection.ops.quote_name(name)
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}")
+            add = f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}"
+            if kind == "u":
+                self.constraints.insert(0, add)
+            else:
+                self.constraints.append(add)
 
     def restore(self) -> None:
         if not self.saved and not self.constraints and not self.partial and not self.unique:
