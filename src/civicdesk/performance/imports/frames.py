@@ -149,7 +149,7 @@ def block_converter(
         micros = pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
         return micros, (value != "") & micros.is_null()
 
-    requested, requested_doubt = date("requested_at")
+    requested, _ = date("requested_at")  # null when empty or doubted: required
     closed, closed_doubt = date("closed_at")
     updated, updated_doubt = date("updated_at")
     due, due_doubt = date("due_at")
@@ -166,10 +166,10 @@ def block_converter(
             & ~(lat.is_finite() & long.is_finite() & (lat.abs() <= 90) & (long.abs() <= 180))
         )
     )
-    first = text("source_id")
+    source_id = text("source_id")
     service = text("service")
     base = [
-        first.alias("source_id"),
+        source_id.alias("source_id"),
         requested.alias("requested"),
         service.alias("service"),
         text("service_group").alias("service_group"),
@@ -185,8 +185,8 @@ def block_converter(
         updated.alias("updated"),
         due.alias("due"),
         (
-            (first == "")
-            | (requested_doubt | requested.is_null())
+            (source_id == "")
+            | requested.is_null()
             | (service == "")
             | closed_doubt
             | updated_doubt
@@ -195,38 +195,30 @@ def block_converter(
         ).alias("doubt"),
     ]
     status_column = positions_of("status")
-    channel_column = positions_of("channel")
-    district_column = positions_of("district")
     closed_statuses = sorted(CLOSED_STATUSES)
-
-    def table(column: str, values: pl.Series, translate: Callable[[str], str | None]) -> pl.Expr:
-        distinct = values.unique().to_list()
-        return pl.col(column).replace_strict(
-            {v: translate(v) for v in distinct}, default=None, return_dtype=pl.String
-        )
+    # Fields whose source values the mapping translates (each distinct value once, by the
+    # functions the row converter uses), and their value when the file has no such column.
+    translated: list[tuple[str, Callable[[Mapping, str], str | None], str | None]] = [
+        ("status", status_translate, None),  # none: decided below from the closed time
+        ("channel", channel_translate, mapping.default_channel),
+        ("district", district_translate, ""),
+    ]
 
     def convert_block(block: Block) -> tuple[pl.DataFrame, list[RowError]]:
         fields = block.fields
         extra = []
-        if status_column:
-            c = f"c{status_column[0]}"
-            extra.append(
-                table(c, fields[c], lambda v: status_translate(mapping, v)).alias("status")
-            )
-        if channel_column:
-            c = f"c{channel_column[0]}"
-            extra.append(
-                table(c, fields[c], lambda v: channel_translate(mapping, v)).alias("channel")
-            )
-        else:
-            extra.append(pl.lit(mapping.default_channel).alias("channel"))
-        if district_column:
-            c = f"c{district_column[0]}"
-            extra.append(
-                table(c, fields[c], lambda v: district_translate(mapping, v)).alias("district")
-            )
-        else:
-            extra.append(pl.lit("").alias("district"))
+        for field, translate, absent in translated:
+            positions = positions_of(field)
+            if positions:
+                column = f"c{positions[0]}"
+                table = {v: translate(mapping, v) for v in fields[column].unique().to_list()}
+                extra.append(
+                    pl.col(column)
+                    .replace_strict(table, default=None, return_dtype=pl.String)
+                    .alias(field)
+                )
+            elif absent is not None:
+                extra.append(pl.lit(absent).alias(field))
         frame = fields.select(*base, *extra).with_columns(
             pl.Series("line", block.lines, dtype=pl.Int64)
         )
@@ -271,11 +263,14 @@ def block_converter(
     return convert_block, used
 
 
+# The mapping field that feeds a record field, where the names differ.
+_FEEDS = {
+    "requested": "requested_at",
+    "closed": "closed_at",
+    "updated": "updated_at",
+    "due": "due_at",
+}
+
+
 def _field_of(record_field: str) -> str:
-    """The mapping field that feeds a record field."""
-    return {
-        "requested": "requested_at",
-        "closed": "closed_at",
-        "updated": "updated_at",
-        "due": "due_at",
-    }.get(record_field, record_field)
+    return _FEEDS.get(record_field, record_field)

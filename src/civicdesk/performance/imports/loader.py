@@ -100,9 +100,13 @@ class ServiceInfo:
     _calendar: WorkingCalendar | None = None
     _service: Service | None = None
 
+    @property
+    def has_level(self) -> bool:
+        return bool(self.sla_amount and self.sla_unit)
+
     def due(self, requested: float) -> float | None:
         """The due time from the service's level target (for sources without a due date)."""
-        if not self.sla_amount or not self.sla_unit:
+        if not self.has_level:
             return None
         if self._calendar is None:
             assert self._service is not None
@@ -1041,7 +1045,7 @@ class Loader:
                     "department_id": [k[2] for k in keys],
                     "service_id": [i.id for i in infos],
                     "service_department_id": [i.department_id for i in infos],
-                    "service_has_level": [bool(i.sla_amount and i.sla_unit) for i in infos],
+                    "service_has_level": [i.has_level for i in infos],
                 },
                 schema_overrides={"department_id": pl.Int64, "service_id": pl.Int64},
             ),
@@ -1135,28 +1139,18 @@ class Loader:
             )
 
         columns = REQUEST_COLUMNS[1:]
-        values = {
-            "public_id": pl.col("public_id"),
-            "service_id": pl.col("service_id"),
-            "department_id": pl.col("department_id"),
-            "status": pl.col("status"),
-            "status_notes": pl.col("status_notes"),
-            "description": pl.col("description"),
+        # The frame's columns under the table's names; the rest are the same for every row.
+        special = {
             "address": pl.col("address").str.slice(0, 255),
             "zipcode": pl.col("zipcode").str.slice(0, 16),
-            "lat": pl.col("lat"),
-            "long": pl.col("long"),
-            "district_id": pl.col("district_id"),
-            "ward_id": pl.col("ward_id"),
-            "channel": pl.col("channel"),
             "requested_at": stamp("requested"),
             "updated_at": stamp("updated"),
             "due_at": stamp("due"),
             "closed_at": stamp("closed"),
-            "source_id": pl.col("source_id"),
         }
+        bound = [*REQUEST_COLUMNS[1:18], "source_id"]
         constant = dict(zip(REQUEST_COLUMNS[18:-1], self._constant_values(), strict=True))
-        rows = frame.select([values[c].alias(c) for c in values])
+        rows = frame.select([special.get(c, pl.col(c)).alias(c) for c in bound])
         table = connection.ops.quote_name(ServiceRequest._meta.db_table)
         with connection.cursor() as cursor:
             if postgres:
@@ -1170,7 +1164,6 @@ class Loader:
                 ) as copy:
                     copy.write(text)
                 return
-            bound = list(values)
             names = ", ".join(connection.ops.quote_name(c) for c in [*bound, *constant])
             # Many rows a statement (a third of the time of an ``executemany`` step a row),
             # their values numbered column by column: each statement's values are slices
