@@ -79,7 +79,7 @@ def block_shape(data: bytes, *, final: bool, delimiter: int, width: int) -> Shap
             return None
         return Shape(cut=0, starts=ends, lines=ends, newlines=0)
     cut = int(ends[-1]) + 1 if ends[-1] < size else size
-    quotes = quotes[quotes < cut]
+    quotes = quotes[: np.searchsorted(quotes, cut)]
     # Quotes only open a field, close it, or come doubled inside it.
     opening, closing = quotes[0::2], quotes[1::2]
     before = arr[np.maximum(opening - 1, 0)]
@@ -100,17 +100,25 @@ def block_shape(data: bytes, *, final: bool, delimiter: int, width: int) -> Shap
         | (after == QUOTE)
     ):
         return None
-    head = data[:cut]
-    if head.count(b"\r") != head.count(b"\r\n"):
-        return None  # a carriage return alone ends a line for the exact reader
+    if data.find(b"\r", 0, cut) >= 0:
+        returns = np.flatnonzero(arr[:cut] == RETURN)
+        if returns[-1] + 1 >= size or np.any(arr[returns + 1] != NEWLINE):
+            return None  # a carriage return alone ends a line for the exact reader
     starts = np.concatenate(([0], ends[:-1] + 1))
     lengths = ends - starts
     first_bytes = arr[np.minimum(starts, size - 1)]
     if np.any(lengths == 0) or np.any((lengths == 1) & (first_bytes == RETURN)):
         return None  # a blank line: the exact reader skips it
+    # Fields a row: its delimiters, less those inside its quoted fields, plus one. (A
+    # quoted field never spans rows: a row ends only outside quotes.)
     delimiters = np.flatnonzero(arr[:cut] == delimiter)
-    delimiters = delimiters[np.searchsorted(quotes, delimiters) % 2 == 0]
-    fields = np.bincount(np.searchsorted(ends, delimiters), minlength=len(ends)) + 1
+    fields = np.diff(np.searchsorted(delimiters, ends), prepend=0) + 1
+    if len(closing):
+        opening = opening[: len(closing)]
+        quoted = np.searchsorted(delimiters, closing) - np.searchsorted(delimiters, opening)
+        fields -= np.bincount(
+            np.searchsorted(ends, opening), weights=quoted, minlength=len(ends)
+        ).astype(fields.dtype)
     if np.any(fields != width):
         return None
     newlines = newlines[newlines < cut]
