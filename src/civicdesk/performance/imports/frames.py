@@ -131,10 +131,10 @@ def block_converter(
             ignore_nulls=True,
         ).fill_null("")
 
-    def date(field: str) -> tuple[pl.Expr, pl.Expr]:
-        """The time in microseconds (null when empty or doubted) and whether it is doubted."""
+    def date(field: str) -> pl.Expr:
+        """The time in microseconds: null when empty or doubted (``doubted`` tells which)."""
         if not positions_of(field):
-            return pl.lit(None, dtype=pl.Int64), pl.lit(False)
+            return pl.lit(None, dtype=pl.Int64)
         value = text(field)
         parsed = []
         for chrono in formats:
@@ -146,32 +146,39 @@ def block_converter(
             if not aware:
                 moment = moment.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
             parsed.append(pl.when(exact).then(moment.dt.epoch("us")))
-        micros = pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
-        return micros, (value != "") & micros.is_null()
+        return pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
 
-    requested, _ = date("requested_at")  # null when empty or doubted: required
-    closed, closed_doubt = date("closed_at")
-    updated, updated_doubt = date("updated_at")
-    due, due_doubt = date("due_at")
+    def given(field: str) -> pl.Expr:
+        return text(field) != "" if positions_of(field) else pl.lit(False)
+
+    def doubted(column: str) -> pl.Expr:
+        """A date given but not taken (read from the columns made below)."""
+        return pl.col(f"{column}_given") & pl.col(column).is_null()
+
     lat_text, long_text = text("lat"), text("long")
     located = (lat_text != "") | (long_text != "")
     lat = lat_text.cast(pl.Float64, strict=False)
     long = long_text.cast(pl.Float64, strict=False)
-    no_place = (lat == 0) & (long == 0)
-    bad_place = located & (
-        lat.is_null()
-        | long.is_null()
+    # Each value is made once, in a first step; the second reads them by name (polars
+    # would otherwise work out a date again wherever its expression is repeated).
+    no_place = (pl.col("lat_read") == 0) & (pl.col("long_read") == 0)
+    bad_place = pl.col("located") & (
+        pl.col("lat_read").is_null()
+        | pl.col("long_read").is_null()
         | (
             ~no_place
-            & ~(lat.is_finite() & long.is_finite() & (lat.abs() <= 90) & (long.abs() <= 180))
+            & ~(
+                pl.col("lat_read").is_finite()
+                & pl.col("long_read").is_finite()
+                & (pl.col("lat_read").abs() <= 90)
+                & (pl.col("long_read").abs() <= 180)
+            )
         )
     )
-    source_id = text("source_id")
-    service = text("service")
     base = [
-        source_id.alias("source_id"),
-        requested.alias("requested"),
-        service.alias("service"),
+        text("source_id").alias("source_id"),
+        date("requested_at").alias("requested"),
+        text("service").alias("service"),
         text("service_group").alias("service_group"),
         text("department").alias("department"),
         text("department_name").alias("department_name"),
@@ -179,18 +186,27 @@ def block_converter(
         text("description").alias("description"),
         text("address").alias("address"),
         text("zipcode").alias("zipcode"),
-        pl.when(located & ~no_place).then(lat).alias("lat"),
-        pl.when(located & ~no_place).then(long).alias("long"),
-        closed.alias("closed_read"),
-        updated.alias("updated"),
-        due.alias("due"),
+        located.alias("located"),
+        lat.alias("lat_read"),
+        long.alias("long_read"),
+        date("closed_at").alias("closed_read"),
+        given("closed_at").alias("closed_read_given"),
+        date("updated_at").alias("updated"),
+        given("updated_at").alias("updated_given"),
+        date("due_at").alias("due"),
+        given("due_at").alias("due_given"),
+    ]
+    placed = pl.col("located") & ~no_place
+    checked = [
+        pl.when(placed).then(pl.col("lat_read")).alias("lat"),
+        pl.when(placed).then(pl.col("long_read")).alias("long"),
         (
-            (source_id == "")
-            | requested.is_null()
-            | (service == "")
-            | closed_doubt
-            | updated_doubt
-            | due_doubt
+            (pl.col("source_id") == "")
+            | pl.col("requested").is_null()
+            | (pl.col("service") == "")
+            | doubted("closed_read")
+            | doubted("updated")
+            | doubted("due")
             | bad_place
         ).alias("doubt"),
     ]
@@ -219,8 +235,10 @@ def block_converter(
                 )
             elif absent is not None:
                 extra.append(pl.lit(absent).alias(field))
-        frame = fields.select(*base, *extra).with_columns(
-            pl.Series("line", block.lines, dtype=pl.Int64)
+        frame = (
+            fields.select(*base, *extra)
+            .with_columns(*checked)
+            .with_columns(pl.Series("line", block.lines, dtype=pl.Int64))
         )
         if not status_column:
             frame = frame.with_columns(
