@@ -281,19 +281,23 @@ class SeenIds:
     def __init__(self) -> None:
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
 
-    def add(self, ids: Sequence[str], lines: Sequence[int]) -> np.ndarray:
+    def add(self, ids: Sequence[str] | pl.Series, lines: Sequence[int] | np.ndarray) -> np.ndarray:
         """Record a chunk; returns, per id, the line it appeared on before (0 if new)."""
-        hashes = np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
+        # polars' hash (fixed seeds): the same id gives the same hash all through the run.
+        hashes = pl.Series(ids, dtype=pl.String).hash().to_numpy().view(np.int64)
         where = np.asarray(lines, dtype=np.int64)
-        before = np.zeros(len(ids), dtype=np.int64)
-        for run_hashes, run_lines in self.runs:
-            pos = np.searchsorted(run_hashes, hashes)
-            pos_clipped = np.minimum(pos, len(run_hashes) - 1)
-            hit = (pos < len(run_hashes)) & (run_hashes[pos_clipped] == hashes) & (before == 0)
-            before[hit] = run_lines[pos_clipped[hit]]
-        # Repeats inside the chunk: the earlier line wins.
+        before = np.zeros(len(hashes), dtype=np.int64)
+        # In hash order (repeats inside the chunk side by side, the earlier line first),
+        # which also makes each run's search walk forward.
         order = np.lexsort((where, hashes))
         sorted_hashes = hashes[order]
+        for run_hashes, run_lines in self.runs:
+            pos = np.searchsorted(run_hashes, sorted_hashes)
+            pos_clipped = np.minimum(pos, len(run_hashes) - 1)
+            hit = (pos < len(run_hashes)) & (run_hashes[pos_clipped] == sorted_hashes)
+            hit &= before[order] == 0
+            before[order[hit]] = run_lines[pos_clipped[hit]]
+        # Repeats inside the chunk: the earlier line wins.
         repeat = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1]) + 1
         for i in repeat:
             first = i - 1
@@ -303,6 +307,8 @@ class SeenIds:
                 before[order[i]] = before[order[first]] or where[order[first]]
         fresh = before == 0
         keep = order[fresh[order]]
+        if not len(keep):
+            return before
         self.runs.append((hashes[keep], where[keep]))
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (a_h, a_l), (b_h, b_l) = self.runs.pop(), self.runs.pop()
@@ -1022,7 +1028,7 @@ class Loader:
             return
         counts = self.counts
         counts.read += frame.height
-        before = self.seen.add(frame["source_id"].to_list(), frame["line"].to_list())
+        before = self.seen.add(frame["source_id"], frame["line"].to_numpy())
         outside, by_point_district, by_point_ward = self._places(
             frame["lat"].fill_null(np.nan).to_numpy(), frame["long"].fill_null(np.nan).to_numpy()
         )
