@@ -6,17 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .channels import Channel
 from .statuses import CLOSED_STATUSES, OPEN_STATUSES, Status, open311_status
-
-
-class Channel(models.TextChoices):
-    WEB = "web", _("Web")
-    PHONE = "phone", _("Phone")
-    MOBILE_APP = "mobile_app", _("Mobile app")
-    API = "api", _("API")
-    EMAIL = "email", _("Email")
-    WALK_IN = "walk_in", _("Walk-in")
-    STAFF = "staff", _("Staff")
 
 
 class Priority(models.IntegerChoices):

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 
 from civicdesk.errors import InvalidInput
-from civicdesk.servicerequests.models import Channel
+from civicdesk.servicerequests.channels import Channel
 from civicdesk.servicerequests.statuses import Status
 
 # The fields a column can feed, and what each is. Only the first three are required.

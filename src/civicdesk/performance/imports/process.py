@@ -1,6 +1,7 @@
 """A file's chunks read by a process of its own, so that reading and converting (numpy and
 polars) use the other core while this process writes, and neither waits for the other's
-interpreter. Worth it from a few tens of megabytes (starting the process takes a second).
+interpreter. Worth it from a few tens of megabytes (the process has its first chunk ready
+about two thirds of a second after it starts: it loads the settings but not the models).
 
 The reading process is ``python -m civicdesk.performance.imports.process``: it gets the
 file's path and the mapping on its standard input and writes pickles to its standard
@@ -68,9 +69,7 @@ def chunks_read_apart(
 
 def _read(source: IO[bytes], out: IO[bytes]) -> None:
     path, mapping_text, mapping_label, size = pickle.load(source)  # noqa: S301 (our parent)
-    import django
-
-    django.setup()
+    # No django.setup(): reading needs the settings but no model (a third of a second).
     from .mapping import mapping_parse
     from .reader import CsvExport
 

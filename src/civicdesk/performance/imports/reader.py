@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from civicdesk.servicerequests.models import Channel
+from civicdesk.servicerequests.channels import Channel
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
 from .dates import date_parser, describe_format
