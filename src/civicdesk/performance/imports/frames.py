@@ -175,26 +175,23 @@ def block_converter(
             )
         )
     )
+    texts = ("source_id", "service", "service_group", "department", "department_name")
+    texts += ("status_notes", "description", "address", "zipcode")
+    # The record's time fields, each with whether the file gave it (a date given but not
+    # taken is doubted); "closed_read" until the status decides what "closed" is.
+    dates = (
+        ("requested", "requested_at"),
+        ("closed_read", "closed_at"),
+        ("updated", "updated_at"),
+        ("due", "due_at"),
+    )
     base = [
-        text("source_id").alias("source_id"),
-        date("requested_at").alias("requested"),
-        text("service").alias("service"),
-        text("service_group").alias("service_group"),
-        text("department").alias("department"),
-        text("department_name").alias("department_name"),
-        text("status_notes").alias("status_notes"),
-        text("description").alias("description"),
-        text("address").alias("address"),
-        text("zipcode").alias("zipcode"),
+        *(text(name).alias(name) for name in texts),
+        *(date(field).alias(name) for name, field in dates),
+        *(given(field).alias(f"{name}_given") for name, field in dates[1:]),
         located.alias("located"),
         lat.alias("lat_read"),
         long.alias("long_read"),
-        date("closed_at").alias("closed_read"),
-        given("closed_at").alias("closed_read_given"),
-        date("updated_at").alias("updated"),
-        given("updated_at").alias("updated_given"),
-        date("due_at").alias("due"),
-        given("due_at").alias("due_given"),
     ]
     placed = pl.col("located") & ~no_place
     checked = [
