@@ -8,7 +8,7 @@ will not take. So every file gives the same rows, lines and messages as the exac
 alone would (tests compare the two on the real exports and on awkward files).
 
 Python's ``csv`` module costs about 4 µs a row and turning a row into a record about 13 µs
-more; here the whole costs about 8 µs of CPU a row, mostly outside the interpreter (and, for
+more; here the whole costs about 5.5 µs of CPU a row, mostly outside the interpreter (and, for
 a large file, in a process of its own: see ``process``).
 """
 
