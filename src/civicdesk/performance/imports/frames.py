@@ -175,8 +175,8 @@ def block_converter(
             )
         )
     )
-    texts = ("source_id", "service", "service_group", "department", "department_name")
-    texts += ("status_notes", "description", "address", "zipcode")
+    texts = ["source_id", "service", "service_group", "department", "department_name"]
+    texts += ["status_notes", "description", "address", "zipcode"]
     # The record's time fields, each with whether the file gave it (a date given but not
     # taken is doubted); "closed_read" until the status decides what "closed" is.
     dates = (
