@@ -24,6 +24,7 @@ from django.db.models import Count
 from civicdesk.catalog.models import Department, Service
 from civicdesk.catalog.service_levels import service_due_at
 from civicdesk.geo.models import BoundaryLayer, LayerRole, Zone
+from civicdesk.ops.bulkload import sqlite_settings
 from civicdesk.performance.imports import run as import_run
 from civicdesk.performance.models import ImportRun
 from civicdesk.servicerequests.models import Channel, EventKind, RequestEvent, ServiceRequest
@@ -557,6 +558,15 @@ def _sqlite_settings() -> list[int]:
             cursor.execute(f"PRAGMA {name}")
             values.append(cursor.fetchone()[0])
         return values
+
+
+def test_sqlite_settings_for_a_while_are_put_back_even_when_the_work_fails() -> None:
+    before = _sqlite_settings()
+    with pytest.raises(RuntimeError), sqlite_settings(cache_size=-1234, threads=1):
+        if connection.vendor == "sqlite":
+            assert _sqlite_settings() == [-1234, 1]
+        raise RuntimeError("the import failed")
+    assert _sqlite_settings() == before
 
 
 def test_a_large_import_builds_the_indexes_once_and_puts_them_all_back(

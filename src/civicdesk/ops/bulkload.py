@@ -8,7 +8,8 @@ keys, JSON as text, aware datetimes).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
@@ -90,3 +91,24 @@ def sequence_reset(model: type[models.Model]) -> None:
             f"{connection.ops.quote_name(table)}), 1))",
             [table, pk],
         )
+
+
+@contextmanager
+def sqlite_settings(**pragmas: int) -> Iterator[None]:
+    """SQLite: these PRAGMAs set on this connection for a while, each put back as it was
+    afterwards (however the block ends). Nothing on other engines."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    before: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for name, value in pragmas.items():
+            cursor.execute(f"PRAGMA {name}")
+            before[name] = int(cursor.fetchone()[0])
+            cursor.execute(f"PRAGMA {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for name, value in before.items():
+                cursor.execute(f"PRAGMA {name} = {value}")

@@ -161,49 +161,45 @@ def block_converter(
     long = long_text.cast(pl.Float64, strict=False)
     # Each value is made once, in a first step; the second reads them by name (polars
     # would otherwise work out a date again wherever its expression is repeated).
-    no_place = (pl.col("lat_read") == 0) & (pl.col("long_read") == 0)
+    lat_read, long_read = pl.col("lat_read"), pl.col("long_read")
+    no_place = (lat_read == 0) & (long_read == 0)
     bad_place = pl.col("located") & (
-        pl.col("lat_read").is_null()
-        | pl.col("long_read").is_null()
+        lat_read.is_null()
+        | long_read.is_null()
         | (
             ~no_place
             & ~(
-                pl.col("lat_read").is_finite()
-                & pl.col("long_read").is_finite()
-                & (pl.col("lat_read").abs() <= 90)
-                & (pl.col("long_read").abs() <= 180)
+                lat_read.is_finite()
+                & long_read.is_finite()
+                & (lat_read.abs() <= 90)
+                & (long_read.abs() <= 180)
             )
         )
     )
     texts = ["source_id", "service", "service_group", "department", "department_name"]
     texts += ["status_notes", "description", "address", "zipcode"]
-    # The record's time fields, each with whether the file gave it (a date given but not
-    # taken is doubted); "closed_read" until the status decides what "closed" is.
-    dates = (
-        ("requested", "requested_at"),
-        ("closed_read", "closed_at"),
-        ("updated", "updated_at"),
-        ("due", "due_at"),
-    )
+    # The record's time fields ("closed_read" until the status decides what "closed" is),
+    # and for the optional ones whether the file gave one (a date given but not taken is
+    # doubted; the required one is doubted whenever it is missing).
+    dates = [("closed_read" if t == "closed" else t, _field_of(t)) for t in TIMES]
+    optional = [name for name, _ in dates if name != "requested"]
     base = [
         *(text(name).alias(name) for name in texts),
         *(date(field).alias(name) for name, field in dates),
-        *(given(field).alias(f"{name}_given") for name, field in dates[1:]),
+        *(given(field).alias(f"{name}_given") for name, field in dates if name in optional),
         located.alias("located"),
         lat.alias("lat_read"),
         long.alias("long_read"),
     ]
     placed = pl.col("located") & ~no_place
     checked = [
-        pl.when(placed).then(pl.col("lat_read")).alias("lat"),
-        pl.when(placed).then(pl.col("long_read")).alias("long"),
+        pl.when(placed).then(lat_read).alias("lat"),
+        pl.when(placed).then(long_read).alias("long"),
         (
             (pl.col("source_id") == "")
             | pl.col("requested").is_null()
             | (pl.col("service") == "")
-            | doubted("closed_read")
-            | doubted("updated")
-            | doubted("due")
+            | pl.any_horizontal(doubted(name) for name in optional)
             | bad_place
         ).alias("doubt"),
     ]

@@ -24,8 +24,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -42,7 +41,7 @@ from civicdesk.catalog.models import Department, Service
 from civicdesk.catalog.service_levels import WorkingCalendar, due_at_compute, working_calendar_for
 from civicdesk.geo.models import BoundaryLayer, LayerRole, Zone
 from civicdesk.geo.zones import zone_index
-from civicdesk.ops.bulkload import epoch_adapter, next_id, rows_insert
+from civicdesk.ops.bulkload import epoch_adapter, next_id, rows_insert, sqlite_settings
 from civicdesk.servicerequests.models import EventKind, Priority, RequestEvent, ServiceRequest
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
 
@@ -466,29 +465,6 @@ def _only_where_set(index: Index) -> bool:
     )
 
 
-@contextmanager
-def _sqlite_sorting_apart(cursor: Any) -> Iterator[None]:
-    """SQLite: sort each index's keys in runs on worker threads while the table is read.
-
-    SQLite sorts in memory, on one thread, whatever fits its page cache; only keys that
-    overflow it are cut into runs, and only runs are sorted by its worker threads. A small
-    page cache while the indexes are built makes runs of a few MB, sorted on the other
-    cores: a quarter less time for the indexes of a million requests on two cores (the
-    table is read from the operating system's cache either way).
-    """
-    cursor.execute("PRAGMA cache_size")
-    cache = int(cursor.fetchone()[0])
-    cursor.execute("PRAGMA threads")
-    threads = int(cursor.fetchone()[0])
-    cursor.execute(f"PRAGMA threads = {min(SORT_THREADS, os.cpu_count() or 1)}")
-    cursor.execute(f"PRAGMA cache_size = {-SORT_RUN_KIB}")
-    try:
-        yield
-    finally:
-        cursor.execute(f"PRAGMA cache_size = {cache}")
-        cursor.execute(f"PRAGMA threads = {threads}")
-
-
 class DeferredIndexes:
     """For a large import into a (nearly) empty installation: drop the secondary indexes of
     the tables it fills and build them again at the end, in the same transaction.
@@ -605,7 +581,14 @@ class DeferredIndexes:
                 for definition in self.saved:
                     cursor.execute(definition)
             else:
-                with _sqlite_sorting_apart(cursor):
+                # SQLite sorts in memory, on one thread, whatever fits its page cache; only
+                # keys that overflow it are cut into runs, and runs are sorted by its worker
+                # threads. A small cache while the indexes are built makes runs of a few MB
+                # sorted on the other cores: a quarter less time for the indexes of a
+                # million requests on two cores (the table comes from the operating
+                # system's cache either way).
+                threads = min(SORT_THREADS, os.cpu_count() or 1)
+                with sqlite_settings(threads=threads, cache_size=-SORT_RUN_KIB):
                     for definition in self.saved:
                         cursor.execute(definition)
             if self.partial or self.unique:
@@ -764,17 +747,15 @@ class Loader:
             self.source,
         )
 
-    def _timeline_insert(
-        self, first: int, last: int, channels: set[str], *, beside: bool = False
-    ) -> None:
+    def _timeline_insert(self, first: int, last: int, channels: set[str]) -> None:
         """The timeline of the requests just inserted (ids ``first`` to ``last``), made by
         the database from their rows: ``created`` at the received time, and a
         ``status_change`` to the status they have (at the closed time, else the updated
         time) for those not new.
 
-        ``beside``: run the statements in a thread on this connection's own cursor and
-        return at once; the database works on them while this thread prepares the next
-        block, and ``settle`` waits for them before anything else uses the connection."""
+        The statements run in a thread on this connection's own cursor, and this returns at
+        once: the database works on them while this thread prepares the next block, and
+        ``settle`` waits for them before anything else uses the connection."""
         quote = connection.ops.quote_name
         events = quote(RequestEvent._meta.db_table)
         requests = quote(ServiceRequest._meta.db_table)
@@ -819,14 +800,8 @@ class Loader:
             ),
         ]
         self.settle()
-        cursor = connection.cursor()
-        if not beside:
-            with cursor:
-                for statement, params in statements:
-                    cursor.execute(statement, params)
-            return
         # The driver's cursor: Django's wrapper belongs to this thread.
-        raw = cursor.cursor
+        raw = connection.cursor().cursor
 
         def run() -> None:
             try:
@@ -1120,7 +1095,7 @@ class Loader:
         # take ids between them on PostgreSQL; they have no source).
         last = next_id(ServiceRequest) - 1
         self._timeline_insert(
-            self._written_up_to + 1, last, set(frame["channel"].unique().to_list()), beside=True
+            self._written_up_to + 1, last, set(frame["channel"].unique().to_list())
         )
         self._written_up_to = last
 

@@ -25,7 +25,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from civicdesk.errors import InvalidInput
-from civicdesk.ops.bulkload import tables_analyze
+from civicdesk.ops.bulkload import sqlite_settings, tables_analyze
 from civicdesk.performance.models import ImportRun
 from civicdesk.performance.rollups import rollups_recompute, rollups_refresh
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
@@ -45,11 +45,13 @@ ANALYZE_AFTER = 50_000  # rows written: refresh the planner's statistics after a
 # requests table holds, builds the tables' indexes once at the end (``DeferredIndexes``).
 BULK_ROWS = 100_000
 BULK_FACTOR = 4
-# A file at least this large is read by a process of its own (starting one takes a second).
+# A file at least this large is read by a process of its own (its first chunk comes about
+# two thirds of a second after it starts).
 PROCESS_BYTES = 64 << 20
 # SQLite: a file at least this large is written straight into the database file when
 # nothing else has the database open (``_direct_writing``).
 DIRECT_WRITE_BYTES = 64 << 20
+SYNCHRONOUS_FULL = 2
 
 # rows read so far, and the share of the source done (0..1)
 Progress = Callable[[int, float], None]
@@ -111,45 +113,29 @@ def _run_record(
     return run.pk
 
 
-@contextmanager
-def _large_cache() -> Iterator[None]:
-    """SQLite: a bigger page cache while the import runs. A million rows touch twenty
-    indexes of the requests table; with the default cache most index pages fall out
-    between chunks and are read again (about 15% of the time at a million rows)."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        previous = int(cursor.fetchone()[0])
-        cursor.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {previous}")
-
-
-def _journal_to_rollback() -> int | None:
+def _journal_to_rollback() -> bool:
     """SQLite in WAL mode: switch to a rollback journal if no other connection has the
-    database open (else leave it as it is). The ``synchronous`` level to go back to, or
-    None if it did not switch."""
+    database open (else leave it as it is). Did it switch?"""
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         if cursor.fetchone()[0] != "wal":
-            return None
+            return False
         try:
             cursor.execute("PRAGMA journal_mode = DELETE")
-            switched = cursor.fetchone()[0] == "delete"
         except OperationalError:  # "database is locked", at once: another has it open
-            switched = False
-        if not switched:
-            return None
-        cursor.execute("PRAGMA synchronous")
-        synchronous = int(cursor.fetchone()[0])
-        # The rollback journal's safe level (NORMAL is safe only with the log).
-        cursor.execute("PRAGMA synchronous = FULL")
-        return synchronous
+            return False
+        return bool(cursor.fetchone()[0] == "delete")
+
+
+def _journal_to_log() -> None:
+    """Back to the write-ahead log after ``_journal_to_rollback``."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode = WAL")
+    except OperationalError:
+        # Readers held the database past the busy timeout: this connection goes (the
+        # import is over either way) and the next one turns the log on.
+        connection.close()
 
 
 @contextmanager
@@ -167,24 +153,20 @@ def _direct_writing(wanted: bool) -> Iterator[None]:
     A crash in between leaves a rollback journal that SQLite plays back on the next open,
     and the next connection turns the log on again (the settings' ``init_command``).
     """
-    synchronous = None
-    if wanted and connection.vendor == "sqlite" and not connection.in_atomic_block:
-        synchronous = _journal_to_rollback()
-    try:
+    if not (
+        wanted
+        and connection.vendor == "sqlite"
+        and not connection.in_atomic_block
+        and _journal_to_rollback()
+    ):
         yield
+        return
+    try:
+        # FULL: the rollback journal's safe level (NORMAL is safe only with the log).
+        with sqlite_settings(synchronous=SYNCHRONOUS_FULL):
+            yield
     finally:
-        if synchronous is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA synchronous = {synchronous}")
-                try:
-                    cursor.execute("PRAGMA journal_mode = WAL")
-                    synchronous = None
-                except OperationalError:
-                    pass
-            if synchronous is not None:
-                # Readers held the database past the busy timeout: this connection goes
-                # (the import is over either way) and the next one turns the log on.
-                connection.close()
+        _journal_to_log()
 
 
 def records_import(
@@ -204,7 +186,13 @@ def records_import(
     clock = time.perf_counter()
     report = ImportReport(source=mapping.source, location=location, dry_run=dry_run, strict=strict)
     try:
-        with _direct_writing(large and not dry_run), _large_cache(), transaction.atomic():
+        with (
+            _direct_writing(large and not dry_run),
+            # A million rows touch many indexes: with the default page cache most of their
+            # pages fall out between chunks and are read again.
+            sqlite_settings(cache_size=-IMPORT_CACHE_KIB),
+            transaction.atomic(),
+        ):
             loader = Loader(mapping, strict=strict)
             deferred = DeferredIndexes()
             decided = False
