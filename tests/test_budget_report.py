@@ -51,7 +51,12 @@ PATTERN = PATTERN / PATTERN.mean()
 
 
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), tzinfo=TZ)
+    """``hour`` o'clock on ``day``; today, if that is still to come, its first moment (a
+    request cannot be received in the future, and the figures count days)."""
+    moment = dt.datetime.combine(day, dt.time(hour), tzinfo=TZ)
+    if moment > timezone.now():
+        moment = dt.datetime.combine(day, dt.time(0), tzinfo=TZ)
+    return moment
 
 
 def answers(service_code: str) -> dict[str, Any]:
