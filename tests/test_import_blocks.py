@@ -4,15 +4,18 @@ same files must give the same requests, timelines and messages, line for line.""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 
 from civicdesk.performance.imports import blocks, run
 from civicdesk.performance.imports.blocks import block_shape
@@ -161,6 +164,41 @@ def test_a_file_in_another_encoding_reads_the_same_both_ways(
     _report, written = _same_both_ways(export, mapping_load(mapping_file), monkeypatch)
     assert written["requests"]["OLD-B-1"]["address"] == "1 Peña St"
     assert written["requests"]["OLD-B-1"]["status_notes"] == "Café “quoted”"
+
+
+def test_times_with_and_without_fractions_of_a_second_are_written_as_django_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite keeps datetimes as text and compares them as text: a whole second written
+    # "12:00:00.000000" would not match the "12:00:00" Django looks for.
+    mapping_file = tmp_path / "iso.toml"
+    mapping_file.write_text(
+        (DATA / "oldcrm.toml").read_text().replace('format = "%Y-%m-%d %H:%M"', 'format = "iso"')
+    )
+    export = tmp_path / "iso.csv"
+    export.write_text(
+        HEADER
+        + "F-1,2025-03-01T08:15:00,2025-03-02T09:30:00.250000,Pot hole,,Done,,,,1 Main St,Phone\n"
+        + "F-2,2025-03-01T08:15:07.000001,,Pot hole,,Open,,,,2 Main St,Phone\n",
+        encoding="utf-8",
+    )
+    _report, written = _same_both_ways(export, mapping_load(mapping_file), monkeypatch)
+    chicago = ZoneInfo("America/Chicago")
+    assert written["requests"]["OLD-F-1"]["closed_at"] == dt.datetime(
+        2025, 3, 2, 9, 30, 0, 250000, tzinfo=chicago
+    )
+    with transaction.atomic():
+        file_import(path=export, mapping=mapping_load(mapping_file))
+        for moment in (
+            dt.datetime(2025, 3, 1, 8, 15, tzinfo=chicago),
+            dt.datetime(2025, 3, 2, 9, 30, 0, 250000, tzinfo=chicago),
+            dt.datetime(2025, 3, 1, 8, 15, 7, 1, tzinfo=chicago),
+        ):
+            found = ServiceRequest.objects.filter(
+                Q(requested_at=moment) | Q(closed_at=moment), source="oldcrm"
+            )
+            assert found.count() == 1, moment
+        transaction.set_rollback(True)
 
 
 def test_block_shape_finds_each_rows_line_and_refuses_what_is_not_plain() -> None:
