@@ -305,7 +305,9 @@ def pragmas():
         cursor.execute("PRAGMA journal_mode")
         mode = cursor.fetchone()[0]
         cursor.execute("PRAGMA synchronous")
-        return [mode, cursor.fetchone()[0]]
+        synchronous = cursor.fetchone()[0]
+        cursor.execute("PRAGMA foreign_keys")
+        return [mode, synchronous, cursor.fetchone()[0]]
 
 seen = {}
 def noting(case):
@@ -362,14 +364,15 @@ def test_a_large_import_into_sqlite_writes_past_the_log_only_when_it_has_the_dat
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    wal, normal, full = "wal", 1, 2
-    assert out["before"] == [wal, normal]
+    # journal, synchronous, foreign keys (enforced except while an import writes)
+    wal, normal, full, on, off = "wal", 1, 2, 1, 0
+    assert out["before"] == [wal, normal, on]
     created, seconds, during, after = out["shared"]
-    assert created > 1000 and during == [wal, normal] and after == [wal, normal]
+    assert created > 1000 and during == [wal, normal, off] and after == [wal, normal, on]
     assert seconds < 15, "the import waited for the other connection instead of going on"
     created_alone, during, after, stored = out["alone"]
     assert created_alone == created == stored
-    assert during == ["delete", full] and after == [wal, normal]
+    assert during == ["delete", full, off] and after == [wal, normal, on]
     committed, rejected, during, after, stored = out["strict"]
     assert not committed and rejected == 1 and stored == 0
-    assert during == ["delete", full] and after == [wal, normal]
+    assert during == ["delete", full, off] and after == [wal, normal, on]

@@ -5,6 +5,7 @@ server. Every bad input must name its row or its mapping line and leave nothing 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -26,6 +27,8 @@ from civicdesk.catalog.service_levels import service_due_at
 from civicdesk.geo.models import BoundaryLayer, LayerRole, Zone
 from civicdesk.ops.bulkload import sqlite_settings
 from civicdesk.performance.imports import run as import_run
+from civicdesk.performance.imports.frames import frame_records
+from civicdesk.performance.imports.loader import Catalogue, Loader, ServiceInfo
 from civicdesk.performance.models import ImportRun
 from civicdesk.servicerequests.models import Channel, EventKind, RequestEvent, ServiceRequest
 from civicdesk.servicerequests.statuses import Status
@@ -558,6 +561,26 @@ def _sqlite_settings() -> list[int]:
             cursor.execute(f"PRAGMA {name}")
             values.append(cursor.fetchone()[0])
         return values
+
+
+@pytest.mark.parametrize("by_rows", [False, True])
+def test_a_service_deleted_while_the_import_runs_stops_it(
+    by_rows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite imports without foreign key enforcement: the loader's own check must catch a
+    # reference that is no longer there (here as if the service were deleted meanwhile),
+    # whether the rows are written a block at a time or one by one.
+    if by_rows:
+        monkeypatch.setattr(Loader, "load_frame", lambda self, f: self.load(frame_records(f)))
+    found = Catalogue.service
+
+    def deleted_meanwhile(self: Catalogue, *args: Any) -> ServiceInfo:
+        return dataclasses.replace(found(self, *args), id=10**9)
+
+    monkeypatch.setattr(Catalogue, "service", deleted_meanwhile)
+    message = refused("import", str(EXPORT), "--mapping", str(MAPPING))
+    assert "the service with id 1000000000 was deleted while the import ran" in message
+    assert "nothing was imported" in message
 
 
 def test_sqlite_settings_for_a_while_are_put_back_even_when_the_work_fails() -> None:

@@ -188,6 +188,10 @@ def records_import(
     try:
         with (
             _direct_writing(large and not dry_run),
+            # SQLite: no foreign key enforcement while the import writes; the loader checks
+            # the references it wrote before the commit (``Loader.references_check``).
+            # Only outside a transaction: SQLite ignores the switch inside one.
+            connection.constraint_checks_disabled(),
             # A million rows touch many indexes: with the default page cache most of their
             # pages fall out between chunks and are read again.
             sqlite_settings(cache_size=-IMPORT_CACHE_KIB),
@@ -223,6 +227,7 @@ def records_import(
                 loader.settle(quietly=True)  # nothing may use the connection beside a rollback
                 raise
             loader.settle()
+            loader.references_check()
             deferred.restore()
             if progress is not None:
                 progress(loader.counts.read, 1.0)
