@@ -210,6 +210,7 @@ def test_running_a_preset_twice_creates_nothing_new() -> None:
 def test_a_mapping_file_imports_a_small_city_export() -> None:
     out, err = run("import", str(EXPORT), "--mapping", str(MAPPING))
     assert "4 created, 0 updated, 0 unchanged, 0 rejected" in out
+    assert "new: 1 service, 1 department\n" in out  # the goat, Animal Control
     assert err == ""
     rows = {r.source_id: r for r in imported("oldcrm").select_related("service", "department")}
     pothole = rows["A-1001"]

@@ -112,11 +112,11 @@ def report_show(
     )
     stdout.write(f"  {verb + ': ' if verb else ''}{counts}")
     made = [
-        f"{n:,} {what}"
-        for n, what in (
-            (report.services_created, "services"),
-            (report.departments_created, "departments"),
-            (report.districts_created, "council districts"),
+        f"{n:,} {one if n == 1 else many}"
+        for n, one, many in (
+            (report.services_created, "service", "services"),
+            (report.departments_created, "department", "departments"),
+            (report.districts_created, "council district", "council districts"),
         )
         if n
     ]
