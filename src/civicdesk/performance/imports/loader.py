@@ -842,12 +842,15 @@ class Loader:
 
     def references_check(self) -> None:
         """Raise ``InvalidInput`` if a service, department or zone the written rows refer to
-        is gone. An import into SQLite runs without foreign key enforcement: its checks cost
-        an eighth to a sixth of the CPU time of a first import of a million rows, mostly in
-        a lookup of the request for each timeline entry, which the same statement has just
-        read from the requests. The loader only writes references it looked up itself, so
-        these few lookups, once the import holds the database, stand for all of them.
-        PostgreSQL enforces them as well."""
+        is not in the database. An import into SQLite runs without foreign key enforcement:
+        its checks cost an eighth to a sixth of the CPU time of a first import of a million
+        rows, mostly in a lookup of the request for each timeline entry, which the same
+        statement has just read from the requests. The loader only writes references it
+        looked up or made itself, in the import's transaction (on SQLite under the write
+        lock, taken at its start), so these few lookups stand for all of them: a guard
+        against a fault of the loader's own. On PostgreSQL, whose foreign keys are checked
+        at the commit, a row deleted meanwhile is named here rather than by an integrity
+        error."""
         refs = self.referenced
         for service in Service.objects.filter(pk__in=refs[Service]).only("department_id"):
             refs[Department].add(service.department_id)
@@ -860,8 +863,9 @@ class Loader:
                 noun = model._meta.verbose_name if one else model._meta.verbose_name_plural
                 ids_ = ", ".join(str(pk) for pk in sorted(missing)[:5])
                 raise InvalidInput(
-                    f"the {noun} with id{'' if one else 's'} {ids_} {'was' if one else 'were'} "
-                    "deleted while the import ran; nothing was imported"
+                    f"the rows refer to the {noun} with id{'' if one else 's'} {ids_}, "
+                    f"which {'is' if one else 'are'} not (or no longer) in the database; "
+                    "nothing was imported"
                 )
 
     def _moment_note(self, epoch: float) -> None:
