@@ -564,26 +564,33 @@ def _sqlite_settings() -> list[int]:
         return values
 
 
-@pytest.mark.parametrize("by_rows", [False, True])
-def test_a_service_deleted_while_the_import_runs_stops_it(
-    by_rows: bool, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("by_rows", "gone"), [(False, "service"), (True, "service"), (False, "department")]
+)
+def test_a_service_or_department_deleted_while_the_import_runs_stops_it(
+    by_rows: bool, gone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # SQLite imports without foreign key enforcement, and PostgreSQL checks foreign keys
     # only at the commit: the loader's own check must catch a reference that is not there
-    # (here as if the service were deleted meanwhile), whether the rows are written a block
-    # at a time or one by one. (Inside the test's transaction SQLite keeps its enforcement,
-    # deferred to a commit that never comes: only the loader's check can stop the import.)
+    # (here as if the service or department were deleted meanwhile), whether the rows are
+    # written a block at a time or one by one. (Inside the test's transaction SQLite keeps
+    # its enforcement, deferred to a commit that never comes: only the loader's check can
+    # stop the import.)
     if by_rows:
         monkeypatch.setattr(Loader, "load_frame", lambda self, f: self.load(frame_records(f)))
-    found = Catalogue.service
+    if gone == "service":
+        found = Catalogue.service
 
-    def deleted_meanwhile(self: Catalogue, *args: Any) -> ServiceInfo:
-        return dataclasses.replace(found(self, *args), id=10**9)
+        def deleted_meanwhile(self: Catalogue, *args: Any) -> ServiceInfo:
+            return dataclasses.replace(found(self, *args), id=10**9)
 
-    monkeypatch.setattr(Catalogue, "service", deleted_meanwhile)
+        monkeypatch.setattr(Catalogue, "service", deleted_meanwhile)
+    else:
+        # Every department the source names, and so the one a new service is made in.
+        monkeypatch.setattr(Catalogue, "department", lambda self, *args: 10**9)
     message = refused("import", str(EXPORT), "--mapping", str(MAPPING))
     assert (
-        "the rows refer to the service with id 1000000000, which is not (or no longer) in "
+        f"the rows refer to the {gone} with id 1000000000, which is not (or no longer) in "
         "the database" in message
     )
     assert "nothing was imported" in message

@@ -852,12 +852,21 @@ class Loader:
         at the commit, a row deleted meanwhile is named here rather than by an integrity
         error."""
         refs = self.referenced
-        for service in Service.objects.filter(pk__in=refs[Service]).only("department_id"):
-            refs[Department].add(service.department_id)
-        for model, ids in refs.items():
-            missing = ids - set(
-                model._default_manager.filter(pk__in=ids).values_list("pk", flat=True)
+        services = dict(
+            Service.objects.filter(pk__in=refs[Service]).values_list("pk", "department_id")
+        )
+        # A service's own department is a reference too (a service this import made names one).
+        wanted: dict[type[Model], set[int]] = {
+            **refs,
+            Department: refs[Department] | set(services.values()),
+        }
+        for model, ids in wanted.items():
+            found = (
+                set(services)
+                if model is Service
+                else set(model._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
             )
+            missing = ids - found
             if missing:
                 one = len(missing) == 1
                 noun = model._meta.verbose_name if one else model._meta.verbose_name_plural
