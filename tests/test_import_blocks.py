@@ -25,6 +25,7 @@ from civicdesk.performance.imports.mapping import mapping_load, preset_load
 from civicdesk.performance.imports.records import FileProblem
 from civicdesk.performance.imports.run import file_import
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
+from civicdesk.servicerequests.timeline import TIMELINE_FIELDS, timelines_complete
 from tests.conftest import OUTSIDE
 
 pytestmark = pytest.mark.usefixtures("city")
@@ -43,11 +44,14 @@ def _snapshot(source: str) -> dict[str, Any]:
             "channel", "requested_at", "updated_at", "due_at", "closed_at", "source_id",
         )
     }  # fmt: skip
+    rows = list(ServiceRequest.objects.filter(source=source).only("public_id", *TIMELINE_FIELDS))
+    stored = RequestEvent.objects.filter(request__source=source).order_by("created_at", "id")
+    public_ids = {r.pk: r.public_id for r in rows}
     events = sorted(
-        RequestEvent.objects.filter(request__source=source).values_list(
-            "request__public_id", "kind", "from_status", "to_status", "note", "data",
-            "actor_label", "created_at",
-        )
+        (public_ids[pk], e.kind, e.from_status, e.to_status, e.note, e.data, e.actor_label,
+         e.created_at)
+        for pk, timeline in timelines_complete(rows, stored).items()
+        for e in timeline
     )  # fmt: skip
     return {"requests": requests, "events": events}
 

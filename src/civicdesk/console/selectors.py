@@ -32,6 +32,7 @@ from civicdesk.servicerequests.models import (
 from civicdesk.servicerequests.selectors import (
     DuplicateCandidate,
     duplicates_find,
+    request_timeline,
     sla_conditions,
     sla_counts,
 )
@@ -318,11 +319,7 @@ def request_detail(*, request: ServiceRequest, viewer: User, language: str) -> R
                     _answer_text(attribute.datatype, value, attribute, language),
                 )
             )
-    events = list(
-        RequestEvent.objects.filter(request=request)
-        .select_related("actor")
-        .order_by("created_at", "id")
-    )
+    events = request_timeline(request, public_only=False)
     point = (
         [{"id": request.public_id, "lat": request.lat, "long": request.long}]
         if request.lat is not None and request.long is not None

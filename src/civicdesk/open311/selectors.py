@@ -30,6 +30,7 @@ from civicdesk.servicerequests.selectors import (
     public_point,
 )
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
+from civicdesk.servicerequests.timeline import TIMELINE_FIELDS, timelines_complete
 
 from .params import RequestQuery
 
@@ -66,6 +67,7 @@ _EXTENDED_FIELDS = (
     "parent__public_id",
     "department__code",
     "closed_at",
+    "source",
 )
 _STATUS_LABELS = {s.value: s.label for s in Status}
 
@@ -196,7 +198,7 @@ def request_records(rows: list[dict[str, Any]], *, extensions: bool) -> list[Rec
     tz = _tz()
     ids = [r["id"] for r in rows]
     media = _media_urls(ids)
-    notes = _public_notes(ids, tz) if extensions else {}
+    notes = _public_notes(rows, tz) if extensions else {}
     records = []
     for r in rows:
         sensitive = r["service__sensitive_location"]
@@ -266,27 +268,31 @@ _NOTE_SUMMARY: dict[str, str] = {
 }
 
 
-def _public_notes(ids: list[int], tz: ZoneInfo) -> dict[int, list[Record]]:
-    notes: dict[int, list[Record]] = {}
-    if not ids:
-        return notes
+def _public_notes(rows: list[dict[str, Any]], tz: ZoneInfo) -> dict[int, list[Record]]:
+    """Each request's public timeline as GeoReport notes (with the entries an imported
+    request's row stands for: see ``servicerequests.timeline``)."""
+    if not rows:
+        return {}
     events = (
-        RequestEvent.objects.filter(request_id__in=ids, public=True)
+        RequestEvent.objects.filter(request_id__in=[r["id"] for r in rows], public=True)
         .order_by("created_at", "id")
-        .values_list("request_id", "created_at", "kind", "to_status", "note")
+        .only("request_id", "created_at", "kind", "to_status", "note")
     )
-    for request_id, created_at, kind, to_status, note in events:
-        summary = _NOTE_SUMMARY.get(kind, str(kind))
-        if kind == EventKind.STATUS_CHANGE and to_status:
-            summary = f"Status changed to {_STATUS_LABELS.get(to_status, to_status)}"
-        notes.setdefault(request_id, []).append(
-            {
-                "datetime": iso(created_at, tz),
-                "summary": summary,
-                "type": kind,
-                "description": note or None,
-            }
-        )
+    requests = [ServiceRequest(**{f: r[f] for f in TIMELINE_FIELDS}) for r in rows]
+    notes: dict[int, list[Record]] = {}
+    for request_id, timeline in timelines_complete(requests, events).items():
+        for e in timeline:
+            summary = _NOTE_SUMMARY.get(e.kind, str(e.kind))
+            if e.kind == EventKind.STATUS_CHANGE and e.to_status:
+                summary = f"Status changed to {_STATUS_LABELS.get(e.to_status, e.to_status)}"
+            notes.setdefault(request_id, []).append(
+                {
+                    "datetime": iso(e.created_at, tz),
+                    "summary": summary,
+                    "type": e.kind,
+                    "description": e.note or None,
+                }
+            )
     return notes
 
 

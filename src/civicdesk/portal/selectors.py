@@ -18,7 +18,7 @@ from django.utils import timezone
 from civicdesk.catalog.models import Service
 from civicdesk.catalog.service_levels import SlaState, sla_state
 from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
-from civicdesk.servicerequests.selectors import public_point
+from civicdesk.servicerequests.selectors import public_point, request_timeline
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, OPEN_STATUSES
 
 PAGE_SIZE = 25
@@ -48,9 +48,7 @@ def public_request(public_id: str) -> ServiceRequest | None:
 
 
 def public_request_view(request: ServiceRequest) -> PublicRequest:
-    events = list(
-        RequestEvent.objects.filter(request=request, public=True).order_by("created_at", "id")
-    )
+    events = request_timeline(request, public_only=True)
     # A path on this site, as on the staff pages: CIVICDESK_PUBLIC_URL is the base of links in
     # messages, and the page may be reached under another host (photos showed broken).
     media = [reverse("media", args=[m.file.name]) if m.file else m.url for m in request.media.all()]

@@ -24,6 +24,7 @@ from civicdesk.notifications.models import Notification
 
 from .models import Contact, Follower, ServiceRequest
 from .services import ContactInput, _contact_clean
+from .timeline import timeline_complete
 
 # Shown in place of a description the reporter asked to have removed.
 REDACTED_DESCRIPTION = "[removed at the reporter's request]"
@@ -154,8 +155,7 @@ def _request_document(request: ServiceRequest, *, found: PersonalData) -> dict[s
                 "status": e.to_status,
                 "note": e.note,
             }
-            for e in request.events.all()
-            if e.public
+            for e in timeline_complete(request, [e for e in request.events.all() if e.public])
         ],
     }
 

@@ -27,6 +27,7 @@ from civicdesk.geo.distance import bounding_box, distance_m
 
 from .models import RequestEvent, ServiceRequest
 from .statuses import OPEN_STATUSES
+from .timeline import timeline_complete
 
 
 def request_get(public_id: str) -> ServiceRequest:
@@ -40,9 +41,13 @@ def request_get(public_id: str) -> ServiceRequest:
     return request
 
 
-def request_timeline(request: ServiceRequest, *, public_only: bool) -> QuerySet[RequestEvent]:
+def request_timeline(request: ServiceRequest, *, public_only: bool) -> list[RequestEvent]:
+    """The request's timeline in order, with the entries an import stands for (see
+    ``timeline``); only the public entries with ``public_only``."""
     events = RequestEvent.objects.filter(request=request).select_related("actor")
-    return events.filter(public=True) if public_only else events
+    if public_only:
+        events = events.filter(public=True)
+    return timeline_complete(request, list(events.order_by("created_at", "id")))
 
 
 _HOUSE_NUMBER = re.compile(r"^\s*(\d+)(\s+)")

@@ -56,6 +56,7 @@ from .models import (
     ServiceRequest,
 )
 from .statuses import CLOSED_STATUSES, Status, transition_check
+from .timeline import imported_entries_store
 
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 4000
@@ -272,6 +273,9 @@ def _locked(request: ServiceRequest | int, expected_version: int | None) -> Serv
             f"request {current.public_id} was changed by someone else since you opened it; "
             "reload it and try again"
         )
+    # An imported request's first entries are read from the row until it changes: the
+    # change is about to move the columns they come from, so they are stored as they are.
+    imported_entries_store([current])
     return current
 
 

@@ -2,14 +2,14 @@
 
 Each chunk of records is checked (a source id seen before in the same file, a location
 outside the city, a public id that cannot be made), matched with the requests this source
-already has (by source id) and split three ways: new requests are inserted with their
-timeline (``created``, and a ``status_change`` to the status they have), requests whose
+already has (by source id) and split three ways: new requests are inserted, requests whose
 mapped fields changed are updated (with a ``status_change`` event when the status moved),
 the rest are unchanged. New requests go in by one COPY of text lines built here on
-PostgreSQL, ``executemany`` on SQLite; their timeline is made by the database from the rows
-just inserted (two ``INSERT ... SELECT``), not sent row by row. Updates: a COPY into a
-temporary table and one UPDATE on PostgreSQL, executemany on SQLite. The caller holds the
-transaction: the loader never commits.
+PostgreSQL, ``executemany`` on SQLite. Their timeline is not written: its first entries
+(received, and the status they have) are read from the row until civicdesk first changes
+it (see ``servicerequests.timeline``), so an updated request has them stored first, as the
+row was. Updates: a COPY into a temporary table and one UPDATE on PostgreSQL, executemany on
+SQLite. The caller holds the transaction: the loader never commits.
 
 Services, departments and council districts named by the source are found or created once
 per run (see ``Catalogue``).
@@ -23,7 +23,6 @@ import json
 import os
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -44,7 +43,8 @@ from civicdesk.geo.models import BoundaryLayer, LayerRole, Zone
 from civicdesk.geo.zones import zone_index
 from civicdesk.ops.bulkload import epoch_adapter, next_id, rows_insert, sqlite_settings
 from civicdesk.servicerequests.models import EventKind, Priority, RequestEvent, ServiceRequest
-from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
+from civicdesk.servicerequests.statuses import CLOSED_STATUSES
+from civicdesk.servicerequests.timeline import IMPORT_ACTOR, imported_entries_store_by_id
 
 from .dates import EpochText
 from .frames import MICRO, frame_records
@@ -74,7 +74,6 @@ _DATETIME_COLUMNS = frozenset({"requested_at", "updated_at", "due_at", "closed_a
 EVENT_COLUMNS = _names(
     "request_id kind public from_status to_status note data actor_id actor_label created_at"
 )
-ACTOR_LABEL = "import"
 # Open311 request ids (and so public ids) are short words: see open311/params.py.
 PUBLIC_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 MAX_SOURCE_ID = 128
@@ -450,7 +449,7 @@ def _status_event(request_id: int, before: str, record: Record, at: Any) -> tupl
         record.status_notes,
         "{}",
         None,
-        ACTOR_LABEL,
+        IMPORT_ACTOR,
         at,
     )
 
@@ -478,9 +477,9 @@ class DeferredIndexes:
     the indexes back as they were.
 
     PostgreSQL: the tables' foreign keys go too, and are added back at the end, where each
-    is checked by one join instead of a trigger per row (two million of them for a million
-    requests with their timeline). Dropping one locks the table it refers to (services,
-    departments, zones, users...) until the import commits.
+    is checked by one join instead of a trigger per row (several a row: each request refers
+    to its service, department and districts). Dropping one locks the table it refers to
+    (services, departments, zones, users...) until the import commits.
     """
 
     def __init__(self) -> None:
@@ -656,13 +655,9 @@ class Loader:
             self.city = f"the city (the jurisdiction boundary of {settings.CIVICDESK_CITY_NAME})"
         elif mapping.bounds:
             self.city = f"the city (the bounds in {mapping.where(('source',), 'bounds')})"
-        self._event_data: dict[str, str] = {}
         # A source with no requests yet: nothing to match, so its rows go in a block at a
-        # time (``load_frame``) and their timeline is made once at the end (``finish``).
+        # time (``load_frame``).
         self.fresh = not ServiceRequest.objects.filter(source=self.source).exists()
-        self._written_up_to: int | None = None  # every request with a higher id is not ours yet
-        self._beside: threading.Thread | None = None
-        self._beside_error: BaseException | None = None
         # Received times of updated requests (before and after), for the rollups.
         self.changed_moments: set[dt.datetime] = set()
         # The services, departments and zones the written rows refer to, checked at the
@@ -686,14 +681,6 @@ class Loader:
         if not self._next_free:
             self._next_free = next_id(ServiceRequest)
         return self._next_free
-
-    def _created_data(self, channel: str) -> str:
-        data = self._event_data.get(channel)
-        if data is None:
-            data = self._event_data[channel] = json.dumps(
-                {"channel": channel, "imported_from": self.source}
-            )
-        return data
 
     def _requests_insert(
         self, ids: list[int], new: list[tuple[Record, str, tuple[Any, ...]]]
@@ -755,83 +742,6 @@ class Loader:
             self.source,
         )
 
-    def _timeline_insert(self, first: int, last: int, channels: set[str]) -> None:
-        """The timeline of the requests just inserted (ids ``first`` to ``last``), made by
-        the database from their rows: ``created`` at the received time, and a
-        ``status_change`` to the status they have (at the closed time, else the updated
-        time) for those not new.
-
-        The statements run in a thread on this connection's own cursor, and this returns at
-        once: the database works on them while this thread prepares the next block, and
-        ``settle`` waits for them before anything else uses the connection."""
-        quote = connection.ops.quote_name
-        events = quote(RequestEvent._meta.db_table)
-        requests = quote(ServiceRequest._meta.db_table)
-        columns = ", ".join(quote(c) for c in EVENT_COLUMNS)
-        json_type = "jsonb" if connection.vendor == "postgresql" else "text"
-        # Each channel's data is cast once, not once a row.
-        whens = " ".join([f"WHEN %s THEN CAST(%s AS {json_type})"] * len(channels))
-        data_params: list[Any] = []
-        for channel in sorted(channels):
-            data_params += [channel, self._created_data(channel)]
-        scope = "WHERE r.source = %s AND r.id BETWEEN %s AND %s"
-        statements = [
-            (
-                f"INSERT INTO {events} ({columns}) "  # noqa: S608
-                f"SELECT r.id, %s, TRUE, '', %s, '', CASE r.channel {whens} END, "
-                f"NULL, %s, r.requested_at FROM {requests} AS r {scope} "
-                "ORDER BY r.id",
-                [
-                    EventKind.CREATED,
-                    Status.NEW,
-                    *data_params,
-                    ACTOR_LABEL,
-                    self.source,
-                    first,
-                    last,
-                ],
-            ),
-            (
-                f"INSERT INTO {events} ({columns}) "  # noqa: S608
-                f"SELECT r.id, %s, TRUE, %s, r.status, r.status_notes, CAST('{{}}' AS "
-                f"{json_type}), NULL, %s, COALESCE(r.closed_at, r.updated_at) "
-                f"FROM {requests} AS r {scope} AND r.status <> %s ORDER BY r.id",
-                [
-                    EventKind.STATUS_CHANGE,
-                    Status.NEW,
-                    ACTOR_LABEL,
-                    self.source,
-                    first,
-                    last,
-                    Status.NEW,
-                ],
-            ),
-        ]
-        self.settle()
-        # The driver's cursor: Django's wrapper belongs to this thread.
-        raw = connection.cursor().cursor
-
-        def run() -> None:
-            try:
-                for statement, params in statements:
-                    raw.execute(statement, params)
-            except BaseException as exc:  # raised in this thread by settle()
-                self._beside_error = exc
-
-        self._beside = threading.Thread(target=run, name="import-timeline", daemon=True)
-        self._beside.start()
-
-    def settle(self, *, quietly: bool = False) -> None:
-        """Wait for the statements running beside (``_timeline_insert``); raise what they
-        raised (``quietly``: while another error is already on its way out)."""
-        if self._beside is None:
-            return
-        self._beside.join()
-        self._beside = None
-        error, self._beside_error = self._beside_error, None
-        if error is not None and not quietly:
-            raise error
-
     def _references_note(
         self, services: list[int], departments: list[int | None], zones: list[int | None]
     ) -> None:
@@ -842,11 +752,11 @@ class Loader:
 
     def references_check(self) -> None:
         """Raise ``InvalidInput`` if a service, department or zone the written rows refer to
-        is not in the database. An import into SQLite runs without foreign key enforcement:
-        its checks cost an eighth to a sixth of the CPU time of a first import of a million
-        rows, mostly in a lookup of the request for each timeline entry, which the same
-        statement has just read from the requests. The loader only writes references it
-        looked up or made itself, in the import's transaction (on SQLite under the write
+        is not in the database. An import into SQLite runs without foreign key enforcement,
+        which would look up each row's service, department and districts one by one (when
+        imports still wrote timelines, mostly each entry's request: an eighth to a sixth of
+        the CPU time of a first import of a million rows). The loader only writes references
+        it looked up or made itself, in the import's transaction (on SQLite under the write
         lock, taken at its start), so these few lookups stand for all of them: a guard
         against a fault of the loader's own. On PostgreSQL, whose foreign keys are checked
         at the commit, a row deleted meanwhile is named here rather than by an integrity
@@ -914,7 +824,6 @@ class Loader:
         return outside, districts, wards
 
     def load(self, records: list[Record]) -> None:
-        self.settle()
         if not records:
             return
         counts = self.counts
@@ -1041,9 +950,9 @@ class Loader:
         counts.created += len(new)
         if self.writing:
             self._requests_insert(ids, new)
+            # Their first timeline entries are read from the rows about to change.
+            imported_entries_store_by_id([c[-1] for c in changed])
             rows_update(ServiceRequest, MAPPED_COLUMNS, changed)
-            if new:
-                self._timeline_insert(min(ids), max(ids), {c[2][11] for c in new})
             rows_insert(RequestEvent, EVENT_COLUMNS, events)
 
     # ----------------------------------------------------------------------------------
@@ -1054,7 +963,6 @@ class Loader:
         ``load``, by columns. A source that already has requests, or whose public ids
         another source may hold, is matched row by row instead."""
         if not self.fresh or self.check_public_ids:
-            self.settle()
             self.load(frame_records(frame))
             return
         if not frame.height:
@@ -1083,9 +991,6 @@ class Loader:
         frame = frame.filter(~refused)
         if not frame.height:
             return
-        # Until here nothing used the database: the last block's timeline may still be
-        # being written beside.
-        self.settle()
         catalogue = self.catalogue
         departments = {
             key: catalogue.department(key, name)
@@ -1150,17 +1055,7 @@ class Loader:
         counts.created += frame.height
         if not self.writing:
             return
-        if self._written_up_to is None:
-            self._written_up_to = next_id(ServiceRequest) - 1
         self._frame_insert(frame)
-        # The block's timeline while its rows are fresh in the cache. The ids come from
-        # the table: ours are this source's above the last block's (other requests may
-        # take ids between them on PostgreSQL; they have no source).
-        last = next_id(ServiceRequest) - 1
-        self._timeline_insert(
-            self._written_up_to + 1, last, set(frame["channel"].unique().to_list())
-        )
-        self._written_up_to = last
 
     def _refusal(self, row: dict[str, Any]) -> RowError:
         line, source_id = row["line"], row["source_id"]

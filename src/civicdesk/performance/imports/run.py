@@ -28,7 +28,7 @@ from civicdesk.errors import InvalidInput
 from civicdesk.ops.bulkload import sqlite_settings, tables_analyze
 from civicdesk.performance.models import ImportRun
 from civicdesk.performance.rollups import rollups_recompute, rollups_refresh
-from civicdesk.servicerequests.models import RequestEvent, ServiceRequest
+from civicdesk.servicerequests.models import ServiceRequest
 
 from .loader import DeferredIndexes, Loader
 from .mapping import ID_PREFIX_RE, SOURCE_NAME_RE, Mapping, MappingError
@@ -200,33 +200,28 @@ def records_import(
             loader = Loader(mapping, strict=strict)
             deferred = DeferredIndexes()
             decided = False
-            try:
-                for records, errors, done in chunks:
-                    rows = len(records) + len(errors)
-                    if not decided and done > 0 and rows:
-                        # Decided on the first chunk read, before it is written.
-                        decided = True
-                        expected = rows / done
-                        if expected >= BULK_ROWS and not dry_run and not strict:
-                            existing = ServiceRequest.objects.count()
-                            if existing * BULK_FACTOR <= expected:
-                                deferred.drop(
-                                    [ServiceRequest, RequestEvent],
-                                    unique=loader.fresh
-                                    and not loader.check_public_ids
-                                    and isinstance(records, pl.DataFrame),
-                                )
-                    loader.reject(errors)
-                    if isinstance(records, pl.DataFrame):
-                        loader.load_frame(records)
-                    else:
-                        loader.load(records)
-                    if progress is not None:
-                        progress(loader.counts.read, done)
-            except BaseException:
-                loader.settle(quietly=True)  # nothing may use the connection beside a rollback
-                raise
-            loader.settle()
+            for records, errors, done in chunks:
+                rows = len(records) + len(errors)
+                if not decided and done > 0 and rows:
+                    # Decided on the first chunk read, before it is written.
+                    decided = True
+                    expected = rows / done
+                    if expected >= BULK_ROWS and not dry_run and not strict:
+                        existing = ServiceRequest.objects.count()
+                        if existing * BULK_FACTOR <= expected:
+                            deferred.drop(
+                                [ServiceRequest],
+                                unique=loader.fresh
+                                and not loader.check_public_ids
+                                and isinstance(records, pl.DataFrame),
+                            )
+                loader.reject(errors)
+                if isinstance(records, pl.DataFrame):
+                    loader.load_frame(records)
+                else:
+                    loader.load(records)
+                if progress is not None:
+                    progress(loader.counts.read, done)
             loader.references_check()
             deferred.restore()
             if progress is not None:
@@ -258,7 +253,7 @@ def records_import(
     if written >= ANALYZE_AFTER and not connection.in_atomic_block:
         # Before the rollups: a table that grew by a million rows since the planner last
         # looked is read by full scans until it is analysed again.
-        tables_analyze([ServiceRequest, RequestEvent])
+        tables_analyze([ServiceRequest])
     if written:
         clock = time.perf_counter()
         # New requests have ids past the rollups' last one; updated ones keep their past
