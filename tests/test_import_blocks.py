@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from civicdesk.performance.imports import blocks, run
@@ -145,6 +147,37 @@ def test_awkward_rows_read_the_same_both_ways_across_small_blocks(
     report, written = _same_both_ways(broken, mapping, monkeypatch)
     assert any(e.reason == "has 4 fields where the header has 11" for e in report.errors)
     assert {"OLD-A-21", "OLD-A-22", "OLD-A-23"} <= set(written["requests"])
+
+
+def test_a_block_the_database_refuses_stops_the_import_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL each block's COPY runs beside the preparation of the next one: its
+    # failure must still stop the import, with the database's own message, and roll back
+    # the blocks before it. The database refuses one address (a real check of its own).
+    table = ServiceRequest._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT refused_by_the_test "
+                "CHECK (address <> '13 Refused Road')"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER refused_by_the_test BEFORE INSERT ON {table} "
+                "WHEN NEW.address = '13 Refused Road' "
+                "BEGIN SELECT RAISE(ABORT, 'refused_by_the_test'); END"
+            )
+    rows = [f"B-{i},2025-03-03 10:00,,Pot hole,,Open,,,,{i} Elm St,App" for i in range(40)]
+    rows[25] = "B-25,2025-03-03 10:00,,Pot hole,,Open,,,,13 Refused Road,App"
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 256)  # a few rows a block
+    # The driver's own error: the blocks are written by the driver's cursor, not Django's.
+    refused = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+    with pytest.raises(refused, match="refused_by_the_test"):
+        file_import(path=export, mapping=mapping_load(DATA / "oldcrm.toml"))
+    assert not ServiceRequest.objects.filter(source="oldcrm").exists()
 
 
 def test_a_file_in_another_encoding_reads_the_same_both_ways(

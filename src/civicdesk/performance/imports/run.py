@@ -200,28 +200,33 @@ def records_import(
             loader = Loader(mapping, strict=strict)
             deferred = DeferredIndexes()
             decided = False
-            for records, errors, done in chunks:
-                rows = len(records) + len(errors)
-                if not decided and done > 0 and rows:
-                    # Decided on the first chunk read, before it is written.
-                    decided = True
-                    expected = rows / done
-                    if expected >= BULK_ROWS and not dry_run and not strict:
-                        existing = ServiceRequest.objects.count()
-                        if existing * BULK_FACTOR <= expected:
-                            deferred.drop(
-                                [ServiceRequest],
-                                unique=loader.fresh
-                                and not loader.check_public_ids
-                                and isinstance(records, pl.DataFrame),
-                            )
-                loader.reject(errors)
-                if isinstance(records, pl.DataFrame):
-                    loader.load_frame(records)
-                else:
-                    loader.load(records)
-                if progress is not None:
-                    progress(loader.counts.read, done)
+            try:
+                for records, errors, done in chunks:
+                    rows = len(records) + len(errors)
+                    if not decided and done > 0 and rows:
+                        # Decided on the first chunk read, before it is written.
+                        decided = True
+                        expected = rows / done
+                        if expected >= BULK_ROWS and not dry_run and not strict:
+                            existing = ServiceRequest.objects.count()
+                            if existing * BULK_FACTOR <= expected:
+                                deferred.drop(
+                                    [ServiceRequest],
+                                    unique=loader.fresh
+                                    and not loader.check_public_ids
+                                    and isinstance(records, pl.DataFrame),
+                                )
+                    loader.reject(errors)
+                    if isinstance(records, pl.DataFrame):
+                        loader.load_frame(records)
+                    else:
+                        loader.load(records)
+                    if progress is not None:
+                        progress(loader.counts.read, done)
+            except BaseException:
+                loader.settle(quietly=True)  # nothing may use the connection beside a rollback
+                raise
+            loader.settle()
             loader.references_check()
             deferred.restore()
             if progress is not None:
