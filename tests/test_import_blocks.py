@@ -46,9 +46,9 @@ def _snapshot(source: str) -> dict[str, Any]:
             "channel", "requested_at", "updated_at", "due_at", "closed_at", "source_id",
         )
     }  # fmt: skip
-    rows = list(ServiceRequest.objects.filter(source=source).only("public_id", *TIMELINE_FIELDS))
+    rows = list(ServiceRequest.objects.filter(source=source).values("public_id", *TIMELINE_FIELDS))
     stored = RequestEvent.objects.filter(request__source=source).order_by("created_at", "id")
-    public_ids = {r.pk: r.public_id for r in rows}
+    public_ids = {r["id"]: r["public_id"] for r in rows}
     events = sorted(
         (public_ids[pk], e.kind, e.from_status, e.to_status, e.note, e.data, e.actor_label,
          e.created_at)

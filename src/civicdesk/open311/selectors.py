@@ -30,7 +30,7 @@ from civicdesk.servicerequests.selectors import (
     public_point,
 )
 from civicdesk.servicerequests.statuses import CLOSED_STATUSES, Status
-from civicdesk.servicerequests.timeline import TIMELINE_FIELDS, timelines_complete
+from civicdesk.servicerequests.timeline import timelines_complete
 
 from .params import RequestQuery
 
@@ -276,11 +276,10 @@ def _public_notes(rows: list[dict[str, Any]], tz: ZoneInfo) -> dict[int, list[Re
     events = (
         RequestEvent.objects.filter(request_id__in=[r["id"] for r in rows], public=True)
         .order_by("created_at", "id")
-        .only("request_id", "created_at", "kind", "to_status", "note")
+        .values_list("pk", "request_id", "kind", "created_at", "to_status", "note", named=True)
     )
-    requests = [ServiceRequest(**{f: r[f] for f in TIMELINE_FIELDS}) for r in rows]
     notes: dict[int, list[Record]] = {}
-    for request_id, timeline in timelines_complete(requests, events).items():
+    for request_id, timeline in timelines_complete(rows, events).items():
         for e in timeline:
             summary = _NOTE_SUMMARY.get(e.kind, str(e.kind))
             if e.kind == EventKind.STATUS_CHANGE and e.to_status:

@@ -21,7 +21,9 @@ the import stopped writing them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from .models import EventKind, RequestEvent, ServiceRequest
 from .statuses import Status
@@ -71,30 +73,52 @@ def imported_entries(request: ServiceRequest) -> list[RequestEvent]:
     return entries
 
 
-def _reads_from_row(request: ServiceRequest, stored: Iterable[RequestEvent]) -> bool:
-    return bool(request.source) and not any(e.kind == EventKind.CREATED for e in stored)
+class Entry(Protocol):
+    """What ordering a timeline needs of a stored entry: a ``RequestEvent``, or a row of
+    ``values_list("pk", "request_id", "kind", "created_at", ..., named=True)`` (a fraction
+    of the cost of a model instance, for lists of many requests)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def request_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
 
 
-def timeline_complete(
-    request: ServiceRequest, stored: Sequence[RequestEvent]
-) -> list[RequestEvent]:
+E = TypeVar("E", bound=Entry)
+
+
+def timeline_complete(request: ServiceRequest, stored: Sequence[E]) -> list[E | RequestEvent]:
     """``stored``, the request's stored entries in order (all of them, or the public ones),
     with the entries its import stands for if they are not stored, in the same order
     (time, then id; an entry read from the row comes first among those at its time)."""
-    if not _reads_from_row(request, stored):
+    if not request.source or any(e.kind == EventKind.CREATED for e in stored):
         return list(stored)
-    return sorted([*imported_entries(request), *stored], key=lambda e: (e.created_at, e.pk or 0))
+    entries: list[E | RequestEvent] = [*imported_entries(request), *stored]
+    return sorted(entries, key=lambda e: (e.created_at, e.pk or 0))
 
 
 def timelines_complete(
-    requests: Sequence[ServiceRequest], stored: Iterable[RequestEvent]
-) -> dict[int, list[RequestEvent]]:
-    """``timeline_complete`` for several requests at once: ``stored`` holds their entries
-    in order, ``requests`` need only the ``TIMELINE_FIELDS``."""
-    by_request: dict[int, list[RequestEvent]] = {r.pk: [] for r in requests}
+    rows: Sequence[Mapping[str, Any]], stored: Iterable[E]
+) -> dict[int, list[E | RequestEvent]]:
+    """``timeline_complete`` for many requests at once, given as rows of ``values()`` with
+    the ``TIMELINE_FIELDS``: ``stored`` holds their entries in order. A model instance is
+    made only for a request whose entries are read from its row."""
+    by_request: dict[int, list[E]] = {r["id"]: [] for r in rows}
     for event in stored:
         by_request[event.request_id].append(event)
-    return {r.pk: timeline_complete(r, by_request[r.pk]) for r in requests}
+    timelines: dict[int, list[E | RequestEvent]] = {}
+    for row in rows:
+        entries = by_request[row["id"]]
+        if row["source"]:
+            request = ServiceRequest(**{f: row[f] for f in TIMELINE_FIELDS})
+            timelines[row["id"]] = timeline_complete(request, entries)
+        else:
+            timelines[row["id"]] = list(entries)
+    return timelines
 
 
 def imported_entries_store(requests: Sequence[ServiceRequest]) -> int:
