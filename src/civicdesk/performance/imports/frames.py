@@ -131,22 +131,36 @@ def block_converter(
             ignore_nulls=True,
         ).fill_null("")
 
-    def date(field: str) -> pl.Expr:
-        """The time in microseconds: null when empty or doubted (``doubted`` tells which)."""
+    def date_read(field: str, name: str) -> list[pl.Expr]:
+        """A first step for a date: its text and what each format reads in it (made once:
+        ``date`` reads each twice, and polars would otherwise parse the text again)."""
         if not positions_of(field):
-            return pl.lit(None, dtype=pl.Int64)
+            return []
         value = text(field)
+        return [
+            value.alias(f"{name}@text"),
+            *(
+                value.str.strptime(
+                    pl.Datetime("us", "UTC" if "%:z" in chrono else None), chrono, strict=False
+                ).alias(f"{name}@{i}")
+                for i, chrono in enumerate(formats)
+            ),
+        ]
+
+    def date(field: str, name: str) -> pl.Expr:
+        """The time in microseconds, from ``date_read``'s columns: null when empty or
+        doubted (``doubted`` tells which)."""
+        if not positions_of(field):
+            return pl.lit(None, dtype=pl.Int64).alias(name)
+        value = pl.col(f"{name}@text")
         parsed = []
-        for chrono in formats:
-            aware = "%:z" in chrono
-            moment = value.str.strptime(
-                pl.Datetime("us", "UTC" if aware else None), chrono, strict=False
-            )
+        for i, chrono in enumerate(formats):
+            moment = pl.col(f"{name}@{i}")
             exact = moment.dt.strftime(chrono) == value
-            if not aware:
+            if "%:z" not in chrono:
                 moment = moment.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
             parsed.append(pl.when(exact).then(moment.dt.epoch("us")))
-        return pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]
+        return (pl.coalesce(parsed) if len(parsed) > 1 else parsed[0]).alias(name)
 
     def given(field: str) -> pl.Expr:
         return text(field) != "" if positions_of(field) else pl.lit(False)
@@ -185,12 +199,13 @@ def block_converter(
     optional = [name for name, _ in dates if name != "requested"]
     base = [
         *(text(name).alias(name) for name in texts),
-        *(date(field).alias(name) for name, field in dates),
+        *(e for name, field in dates for e in date_read(field, name)),
         *(given(field).alias(f"{name}_given") for name, field in dates if name in optional),
         located.alias("located"),
         lat.alias("lat_read"),
         long.alias("long_read"),
     ]
+    dated = [date(field, name) for name, field in dates]
     placed = pl.col("located") & ~no_place
     checked = [
         pl.when(placed).then(lat_read).alias("lat"),
@@ -230,6 +245,7 @@ def block_converter(
                 extra.append(pl.lit(absent).alias(field))
         frame = (
             fields.select(*base, *extra)
+            .with_columns(*dated)
             .with_columns(*checked)
             .with_columns(pl.Series("line", block.lines, dtype=pl.Int64))
         )
