@@ -562,6 +562,25 @@ def _index_definitions() -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def _constraint_definitions() -> set[tuple[Any, ...]]:
+    """The requests table's constraints: on PostgreSQL each with whether it was checked
+    against every row (a foreign key added back ``NOT VALID`` would not be); on SQLite the
+    table's own text, which holds them."""
+    table = ServiceRequest._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+                "WHERE conrelid = %s::regclass",
+                [table],
+            )
+        else:
+            cursor.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table]
+            )
+        return {tuple(row) for row in cursor.fetchall()}
+
+
 def _sqlite_settings() -> list[int]:
     if connection.vendor != "sqlite":
         return []
@@ -621,10 +640,16 @@ def test_a_large_import_builds_the_indexes_once_and_puts_them_all_back(
     monkeypatch.setattr(import_run, "BULK_ROWS", 1)
     monkeypatch.setattr(import_run, "BULK_FACTOR", 0)
     before = _index_definitions()
+    constraints = _constraint_definitions()
     settings_before = _sqlite_settings()
     out, _ = run("import", str(EXPORT), "--mapping", str(MAPPING))
     assert "4 created" in out
     assert _index_definitions() == before
+    # Foreign keys and unique constraints are back as they were, each checked against
+    # every row.
+    assert _constraint_definitions() == constraints
+    assert any("REFERENCES" in str(c) for c in constraints)
     # SQLite sorted the index keys with worker threads and a small page cache: both back.
     assert _sqlite_settings() == settings_before
     assert imported("oldcrm").filter(public_id="OLD-A-1002").exists()
+

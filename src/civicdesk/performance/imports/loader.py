@@ -493,6 +493,7 @@ class DeferredIndexes:
         self.constraints: list[str] = []  # ADD CONSTRAINT statements, to run at the end
         self.partial: list[tuple[type[Model], Index]] = []
         self.unique: list[tuple[type[Model], UniqueConstraint]] = []
+        self.referring: list[type[Model]] = []  # PostgreSQL: tables whose foreign keys went
 
     def drop(self, models: Sequence[type[Model]], *, unique: bool = False) -> None:
         """Drop the indexes (and on PostgreSQL the foreign keys) of ``models``' tables;
@@ -507,6 +508,7 @@ class DeferredIndexes:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 for model in models:
                     self._drop_constraints(cursor, model, "f")
+                    self.referring.append(model)
             if unique:
                 self._drop_unique(cursor, models)
             for model in models:
@@ -603,6 +605,8 @@ class DeferredIndexes:
                         editor.add_index(model, index)
                     for model, constraint in self.unique:
                         editor.add_constraint(model, constraint)
+            for model in self.referring:
+                self._references_analyze(cursor, model)
             for definition in self.constraints:
                 cursor.execute(definition)  # checks every row at once
             if connection.vendor == "postgresql":
@@ -611,6 +615,25 @@ class DeferredIndexes:
         self.constraints = []
         self.partial = []
         self.unique = []
+        self.referring = []
+
+    @staticmethod
+    def _references_analyze(cursor: Any, model: type[Model]) -> None:
+        """PostgreSQL: statistics of the table's reference columns, before their foreign
+        keys are added back. Each foreign key is checked by a query; for a table that grew
+        by a million rows since it was last analysed, the planner guesses that most rows
+        have each reference set and reads the whole table once a key. Told that a column is
+        empty in every row (an import leaves team, assignee, reporter and parent unset, and
+        district and ward where the city has no shapes), it reads the index of the rows
+        where it is set (``request_<field>_set``): empty, so the check is instant. The
+        sample costs about a quarter of a second for a million requests and spares a
+        reading of the table for each column left empty (a quarter to half a second each).
+        """
+        columns = [f.column for f in model._meta.concrete_fields if f.is_relation and f.column]
+        if columns:
+            table = connection.ops.quote_name(model._meta.db_table)
+            names = ", ".join(connection.ops.quote_name(c) for c in columns)
+            cursor.execute(f"ANALYZE {table} ({names})")
 
 
 # --------------------------------------------------------------------------------------
