@@ -653,3 +653,38 @@ def test_a_large_import_builds_the_indexes_once_and_puts_them_all_back(
     assert _sqlite_settings() == settings_before
     assert imported("oldcrm").filter(public_id="OLD-A-1002").exists()
 
+
+def test_a_second_source_with_the_same_id_prefix_keeps_off_the_public_ids_the_first_holds(
+    tmp_path: Path,
+) -> None:
+    run("import", str(EXPORT), "--mapping", str(MAPPING))
+    mapping = write(
+        tmp_path / "newcrm.toml",
+        MAPPING.read_text(encoding="utf-8").replace('name = "oldcrm"', 'name = "newcrm"'),
+    )
+    export = write(
+        tmp_path / "newcrm.csv",
+        "Case ID,Opened,Closed,Type,Dept,State,Notes,Lat,Lon,Where,Via\n"
+        "A-1001,2025-05-01 08:15,,Pot hole,Public Works,Open,,40.01346,-89.06441,1 Main St,Web\n"
+        "B-7,2025-05-02 08:15,,Pot hole,Public Works,Open,,40.01346,-89.06441,2 Main St,Web\n",
+    )
+    out, err = run("import", str(export), "--mapping", str(mapping))
+    assert "1 created" in out
+    assert "1 rejected" in out
+    assert (
+        "row 2 (source id A-1001): public id OLD-A-1001 is already used by another request" in err
+    )
+    assert imported("oldcrm").get(public_id="OLD-A-1001").address == "100 Main St"
+    assert imported("newcrm").get().public_id == "OLD-B-7"
+    if connection.vendor == "postgresql":
+        # The loader's first question (does another source hold ids with this prefix?)
+        # can be answered from the public ids' own index, not by reading every request
+        # (the planner reads a table this small whole unless told not to).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = (
+            ServiceRequest.objects.filter(public_id__startswith="OLD-")
+            .exclude(source="newcrm")
+            .explain()
+        )
+        assert "servicerequests_servicerequest_public_id_key" in plan, plan
